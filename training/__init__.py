@@ -1,0 +1,1 @@
+"""The training recipe: phrase bank, synthesis, telephony channel, datasets, two-stage training."""
