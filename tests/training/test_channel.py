@@ -1,0 +1,120 @@
+"""The telephony channel: each property checked on synthetic signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.channel import (
+    ChannelConfig,
+    add_noise,
+    apply_channel,
+    babble,
+    band_limit,
+    clip,
+    drop_packets,
+    g711_roundtrip,
+    pink_noise,
+    rms,
+    set_level,
+    white_noise,
+)
+
+SR = 8000
+
+
+def tone(freq_hz: float, seconds: float = 1.0, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("freq_hz", "max_gain_db"), [(100.0, -20.0), (3900.0, -20.0)])
+def test_band_limit_attenuates_outside_the_voice_band(freq_hz, max_gain_db):
+    x = tone(freq_hz)
+    y = band_limit(x, SR, (300.0, 3400.0))
+    gain_db = 20 * np.log10(rms(y[SR // 4 :]) / rms(x[SR // 4 :]))
+    assert gain_db < max_gain_db
+
+
+def test_band_limit_passes_the_voice_band():
+    x = tone(1000.0)
+    y = band_limit(x, SR, (300.0, 3400.0))
+    assert abs(20 * np.log10(rms(y[SR // 4 :]) / rms(x[SR // 4 :]))) < 1.0
+
+
+@pytest.mark.parametrize("codec", ["ulaw", "alaw"])
+def test_g711_roundtrip_keeps_snr_near_codec_quality(codec):
+    x = tone(440.0)
+    y = g711_roundtrip(x, codec)
+    snr_db = 20 * np.log10(rms(x) / rms(y - x))
+    assert 30.0 < snr_db < 45.0  # G.711 gives ~38 dB on a loud tone; never lossless
+    assert not np.array_equal(x, y)
+
+
+def test_g711_rejects_unknown_codec():
+    with pytest.raises(ValueError, match="unknown codec"):
+        g711_roundtrip(tone(440.0), "opus")
+
+
+def test_set_level_hits_target_dbfs():
+    y = set_level(tone(500.0), -26.0)
+    assert 20 * np.log10(rms(y)) == pytest.approx(-26.0, abs=0.01)
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 25.0])
+@pytest.mark.parametrize("kind", ["white", "pink", "babble"])
+def test_add_noise_snr_within_tolerance(snr_db, kind):
+    rng = np.random.default_rng(1)
+    x = tone(700.0)
+    others = [tone(300.0 + 50 * i) for i in range(4)]
+    noise = {"white": white_noise, "pink": pink_noise}.get(kind)
+    n = noise(len(x), rng) if noise else babble(len(x), others, rng)
+    y = add_noise(x, n, snr_db)
+    measured = 20 * np.log10(rms(x) / rms(y - x))
+    assert measured == pytest.approx(snr_db, abs=0.1)
+
+
+def test_pink_noise_falls_with_frequency():
+    n = pink_noise(SR * 4, np.random.default_rng(0))
+    f, p = np.fft.rfftfreq(len(n), 1 / SR), np.abs(np.fft.rfft(n)) ** 2
+    low, high = p[(f > 100) & (f < 200)].mean(), p[(f > 1600) & (f < 3200)].mean()
+    assert 8.0 < 10 * np.log10(low / high) < 16.0  # 1/f over 4 octaves: 12 dB
+
+
+def test_packet_loss_conceals_with_fading_repeats():
+    rng = np.random.default_rng(3)
+    x = tone(440.0, 2.0)
+    y, lost = drop_packets(x, 0.2, rng)
+    assert 0.1 < lost.mean() < 0.3
+    first = int(np.flatnonzero(lost[1:])[0]) + 1
+    assert not lost[first - 1]
+    sl = slice(first * 160, (first + 1) * 160)
+    np.testing.assert_allclose(y[sl], 0.5 * x[(first - 1) * 160 : first * 160], atol=1e-6)
+    good = np.repeat(~lost, 160)[: len(x)]
+    np.testing.assert_array_equal(y[good], x[good])
+
+
+def test_clip_flattens_peaks():
+    y = clip(tone(440.0), np.random.default_rng(0))
+    assert np.abs(y).max() <= 0.99 + 1e-6
+    assert np.mean(np.abs(y) > 0.98) > 0.005
+
+
+def test_apply_channel_is_seeded_and_outputs_8k_in_band():
+    x = tone(1000.0, 1.0, sr=16000) + tone(7000.0, 1.0, sr=16000)
+    cfg = ChannelConfig(noise_prob=0.0, packet_loss_prob=0.0, clip_prob=0.0, silence_ms=(0, 0))
+    a = apply_channel(x, 16000, np.random.default_rng(5), cfg)
+    b = apply_channel(x, 16000, np.random.default_rng(5), cfg)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32
+    assert len(a) == SR  # 1 s at 8 kHz
+    c = apply_channel(x, 16000, np.random.default_rng(6), ChannelConfig())
+    assert not np.array_equal(a[: len(c)], c[: len(a)])
+
+
+def test_apply_channel_adds_leading_and_trailing_silence():
+    x = tone(1000.0)
+    cfg = ChannelConfig(noise_prob=0.0, packet_loss_prob=0.0, clip_prob=0.0, silence_ms=(300, 300))
+    y = apply_channel(x, SR, np.random.default_rng(0), cfg)
+    assert len(y) == len(x) + 2 * 300 * SR // 1000
+    assert rms(y[:2000]) < 0.01 * rms(y[3000:-3000])
