@@ -1,0 +1,30 @@
+"""Telephony audio building blocks: pure numpy/scipy, no asyncio.
+
+G.711 codecs, PCM conversion, resampling (one-shot and streaming), WAV I/O, DTMF detection and generation.
+"""
+
+from ivr.audio.dtmf import DtmfDetector, DtmfRules, detect_dtmf, dtmf_tone, dtmf_tones
+from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
+from ivr.audio.resample import StreamingResampler, resample
+from ivr.audio.wav import WavAudio, load_audio, read_wav, write_wav
+
+__all__ = [
+    "DtmfDetector",
+    "DtmfRules",
+    "StreamingResampler",
+    "WavAudio",
+    "alaw_decode",
+    "alaw_encode",
+    "detect_dtmf",
+    "dtmf_tone",
+    "dtmf_tones",
+    "float_to_pcm16",
+    "load_audio",
+    "pcm16_to_float",
+    "read_wav",
+    "resample",
+    "ulaw_decode",
+    "ulaw_encode",
+    "write_wav",
+]
