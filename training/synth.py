@@ -102,7 +102,7 @@ def all_voices() -> list[Voice]:
     return voices + [Voice("flite", v) for v in FLITE_VOICES]
 
 
-def sample_jobs(texts: Iterable[str], voices: list[Voice], *, seed: int) -> list[SynthJob]:
+def sample_jobs(texts: Iterable[str], voices: list[Voice], *, seed: int | str) -> list[SynthJob]:
     """One job per text with a seeded random voice, rate in [0.8, 1.3] and pitch in [0.7, 1.4]."""
     rng = random.Random(f"{seed}:jobs")
     return [

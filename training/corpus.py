@@ -1,0 +1,103 @@
+"""Build the synthetic call-center corpus: phrases x voices -> WAVs + one JSONL manifest.
+
+Splits (the held-out ones are the numbers that matter):
+
+- ``unlabeled``: generic and caller-like sentences, training voices (stage 1);
+- ``train`` / ``dev``: training templates, training voices (dev tunes temperature and threshold);
+- ``test_voice``: training templates, voices never heard in training;
+- ``test_phrase``: templates never seen in training, training voices.
+
+    python -m training.corpus --out data/corpus --train-per-label 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
+from training.manifest import Utterance, write_manifest
+from training.phrases import phrases, unlabeled_sentences
+from training.synth import SynthJob, Voice, all_voices, phonemize_all, sample_jobs, synthesize_all
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSpec:
+    """How many utterances of each kind to make."""
+
+    unlabeled: int = 4000
+    train_per_label: int = 600
+    dev_per_label: int = 40
+    test_voice_per_label: int = 60
+    test_phrase_per_label: int = 60
+    seed: int = 0
+
+
+def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
+    """(split, label, job) for every utterance of the corpus, deterministic given the seed."""
+    voices = all_voices()
+    seen = [v for v in voices if not v.heldout]
+    unseen = [v for v in voices if v.heldout]
+    labels = [*DEFAULT_INTENTS, OUT_OF_SCOPE]
+    for job in sample_jobs(
+        unlabeled_sentences(spec.unlabeled, seed=spec.seed), seen, seed=spec.seed
+    ):
+        yield "unlabeled", None, job
+    # (split, template split, voices, count): dev draws new samples from the training templates.
+    layout: list[tuple[str, str, list[Voice], int]] = [
+        ("train", "train", seen, spec.train_per_label),
+        ("dev", "train", seen, spec.dev_per_label),
+        ("test_voice", "train", unseen, spec.test_voice_per_label),
+        ("test_phrase", "heldout_phrase", seen, spec.test_phrase_per_label),
+    ]
+    for i, (split, phrase_split, pool, count) in enumerate(layout):
+        for label in labels:
+            texts = [p.text for p in phrases(label, phrase_split, count, seed=spec.seed + 1000 * i)]
+            for job in sample_jobs(texts, pool, seed=f"{spec.seed}:{split}:{label}"):
+                yield split, label, job
+
+
+def build_corpus(out: Path, spec: CorpusSpec, *, workers: int | None = None) -> Path:
+    """Synthesize (cached under ``out/wav``) and write ``out/manifest.jsonl``; returns its path."""
+    planned = list(plan(spec))
+    phonemes = phonemize_all((job.text for _, _, job in planned), workers=workers)
+    jobs = [job for _, _, job in planned]
+    start = time.perf_counter()
+    paths = {}
+    for job, path in tqdm(
+        synthesize_all(jobs, out / "wav", workers=workers), total=len(jobs), desc="synth"
+    ):
+        paths[job] = path
+    elapsed = time.perf_counter() - start
+    print(
+        f"synthesized {len(jobs)} clips in {elapsed:.0f} s ({len(jobs) / max(elapsed, 1e-9):.0f}/s)"
+    )
+    manifest = out / "manifest.jsonl"
+    write_manifest(
+        manifest,
+        (
+            Utterance(paths[job], label, split, job.text, phonemes[job.text], job.voice.key)
+            for split, label, job in planned
+        ),
+    )
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Build the synthetic call-center corpus.")
+    parser.add_argument("--out", type=Path, default=Path("data/corpus"))
+    parser.add_argument("--workers", type=int, default=None)
+    for name, field in CorpusSpec.__dataclass_fields__.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=field.default)
+    args = parser.parse_args()
+    spec = CorpusSpec(**{k: getattr(args, k) for k in CorpusSpec.__dataclass_fields__})
+    print(build_corpus(args.out, spec, workers=args.workers))
+
+
+if __name__ == "__main__":
+    main()
