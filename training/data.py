@@ -1,0 +1,136 @@
+"""Clips in memory and batches through the channel: what the training loops consume.
+
+Audio is decoded once to 8 kHz float32 and cached next to the manifest as one packed ``.npy``
+(int16, plus offsets), so a run re-reads it in seconds. Batches are drawn by a generator seeded
+with (seed, step, rank): a resumed run sees exactly the batches it would have seen, with no
+sampler state to save.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
+from ivr.audio.wav import load_audio
+from training.channel import ChannelConfig, apply_channel
+from training.manifest import Utterance
+from training.synth import phoneme_ids
+
+SAMPLE_RATE_HZ = 8000
+DEFAULT_CHANNEL = ChannelConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One padded batch; ``labels`` is -1 for unlabeled clips, ``targets`` are CTC phoneme ids."""
+
+    wave: torch.Tensor  # (B, T) float32 at 8 kHz
+    lengths: torch.Tensor  # (B,) int64 samples
+    labels: torch.Tensor  # (B,) int64 label index, -1 when unlabeled
+    targets: torch.Tensor  # (B, U) int64 phoneme ids, 0-padded
+    target_lengths: torch.Tensor  # (B,) int64; 0 where no phonemes are known
+
+
+class ClipBank:
+    """The utterances of one or more splits with their audio decoded at 8 kHz."""
+
+    def __init__(self, utterances: list[Utterance], clips: list[npt.NDArray[np.float32]]) -> None:
+        assert len(utterances) == len(clips)
+        self.utterances = utterances
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @classmethod
+    def load(cls, utterances: list[Utterance], cache_dir: Path | None = None) -> ClipBank:
+        """Decode every clip (any WAV format and rate) to 8 kHz, via the packed cache if present."""
+        key = hashlib.sha256("\n".join(str(u.audio) for u in utterances).encode()).hexdigest()[:16]
+        cache = cache_dir / f"clips-{key}.npz" if cache_dir else None
+        if cache is not None and cache.exists():
+            packed = np.load(cache)
+            pcm, offsets = packed["pcm"], packed["offsets"]
+            return cls(
+                utterances, [pcm16_to_float(pcm[a:b]) for a, b in itertools.pairwise(offsets)]
+            )
+        clips = [load_audio(u.audio, sample_rate_hz=SAMPLE_RATE_HZ) for u in utterances]
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            offsets = np.cumsum([0] + [len(c) for c in clips])
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(
+                tmp,
+                pcm=float_to_pcm16(np.concatenate(clips or [np.zeros(0, np.float32)])),
+                offsets=offsets,
+            )
+            tmp.replace(cache)
+        return cls(utterances, clips)
+
+    def subset(self, indices: list[int]) -> ClipBank:
+        return ClipBank([self.utterances[i] for i in indices], [self.clips[i] for i in indices])
+
+    def split(self, *names: str) -> ClipBank:
+        return self.subset([i for i, u in enumerate(self.utterances) if u.split in names])
+
+
+def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
+    """The generator for one step of one rank: batches depend on nothing but these three."""
+    return np.random.default_rng([seed, step, rank])
+
+
+def make_batch(
+    bank: ClipBank,
+    indices: list[int],
+    rng: np.random.Generator,
+    *,
+    label_index: dict[str, int],
+    channel: ChannelConfig | None = DEFAULT_CHANNEL,
+    max_samples: int = 8000 * 6,
+) -> Batch:
+    """Clips ``indices`` through the channel (``None``: clean), cropped to ``max_samples``, padded."""
+    babble = [bank.clips[int(i)] for i in rng.integers(len(bank), size=8)] if channel else []
+    waves = []
+    for i in indices:
+        clip = bank.clips[i]
+        wave = apply_channel(clip, SAMPLE_RATE_HZ, rng, channel, babble) if channel else clip
+        if len(wave) > max_samples:  # random crop keeps batches bounded; labels are utterance-level
+            start = int(rng.integers(len(wave) - max_samples + 1))
+            wave = wave[start : start + max_samples]
+        waves.append(wave)
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.int64)
+    wave_t = torch.zeros(len(waves), int(lengths.max()))
+    for row, w in enumerate(waves):
+        wave_t[row, : len(w)] = torch.from_numpy(np.ascontiguousarray(w))
+    utts = [bank.utterances[i] for i in indices]
+    labels = torch.tensor(
+        [label_index.get(u.label, -1) if u.label else -1 for u in utts], dtype=torch.int64
+    )
+    ids = [phoneme_ids(u.phonemes) for u in utts]
+    target_lengths = torch.tensor([len(t) for t in ids], dtype=torch.int64)
+    targets = torch.zeros(len(ids), max(1, int(target_lengths.max())), dtype=torch.int64)
+    for row, t in enumerate(ids):
+        targets[row, : len(t)] = torch.tensor(t, dtype=torch.int64)
+    return Batch(wave_t, lengths, labels, targets, target_lengths)
+
+
+def sample_indices(n: int, batch_size: int, rng: np.random.Generator) -> list[int]:
+    return [int(i) for i in rng.choice(n, size=min(batch_size, n), replace=batch_size > n)]
+
+
+def balanced_subset(bank: ClipBank, per_label: int | None, *, seed: int) -> ClipBank:
+    """At most ``per_label`` utterances of each label (``None``: all): the label-efficiency knob."""
+    if per_label is None:
+        return bank
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for label in sorted({u.label for u in bank.utterances if u.label}):
+        idx = [i for i, u in enumerate(bank.utterances) if u.label == label]
+        chosen += sorted(int(i) for i in rng.permutation(idx)[:per_label])
+    return bank.subset(sorted(chosen))
