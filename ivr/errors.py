@@ -19,3 +19,7 @@ class FlowError(IvrError):
 
 class CheckpointError(IvrError):
     """A model checkpoint that is corrupt, truncated or does not match the model it is loaded into."""
+
+
+class UsageError(IvrError):
+    """A command-line value that argparse cannot check by itself (a bad key in a DTMF string, say)."""

@@ -114,7 +114,9 @@ class DtmfDetector:
         if digit == self._active:
             self._silence = 0  # a short dropout inside one key press: still the same press
             return None
-        if self._run >= self.rules.on_windows and (self._active is None or self._silence >= self.rules.off_windows):
+        if self._run >= self.rules.on_windows and (
+            self._active is None or self._silence >= self.rules.off_windows
+        ):
             self._active, self._silence = digit, 0
             return digit
         return None
@@ -126,7 +128,9 @@ def detect_dtmf(samples: npt.ArrayLike, rules: DtmfRules | None = None) -> str:
     return detector.process(samples) + detector.process(np.zeros(WINDOW + HOP * detector.rules.off_windows))
 
 
-def dtmf_tone(digit: str, duration_ms: float = 80, level_dbm0: float = -10.0, twist_db: float = 0.0) -> npt.NDArray[np.float32]:
+def dtmf_tone(
+    digit: str, duration_ms: float = 80, level_dbm0: float = -10.0, twist_db: float = 0.0
+) -> npt.NDArray[np.float32]:
     """One key press: the row and column sines, each at ``level_dbm0`` (the column raised by ``twist_db``)."""
     digit = digit.upper()
     if len(digit) != 1 or digit not in DIGITS:

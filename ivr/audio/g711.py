@@ -59,9 +59,7 @@ def _alaw_decode_values(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int16]:
     flipped = codes ^ 0x55
     segment = (flipped >> _SEG_SHIFT) & 0x07
     base = (flipped & _QUANT_MASK) << 4
-    magnitude = np.where(
-        segment == 0, base + 8, (base + 0x108) << np.maximum(segment - 1, 0)
-    )
+    magnitude = np.where(segment == 0, base + 8, (base + 0x108) << np.maximum(segment - 1, 0))
     return np.where(flipped & _SIGN_BIT, magnitude, -magnitude).astype(np.int16)
 
 

@@ -60,7 +60,8 @@ class StreamingResampler:
         self._history = np.zeros(0)  # the last input samples the filter can still reach
         self._history_start = 0  # absolute index of _history[0]
         self._received = 0  # input samples seen
-        self._next_output = self._skip  # index into the full upfirdn output of the next sample to emit
+        # Index, in the full upfirdn output, of the next sample to emit.
+        self._next_output = self._skip
 
     def _outputs(self, stop: int) -> npt.NDArray[np.float32]:
         """Filter outputs [self._next_output, stop) of the full upfirdn, from the kept history."""
@@ -85,14 +86,15 @@ class StreamingResampler:
         self._received += len(x)
         if self._received == 0:
             return np.zeros(0, dtype=np.float32)
-        ready = (self._received - 1) * self.up // self.down + 1  # outputs whose newest input has arrived
+        # Outputs whose newest input has arrived.
+        ready = (self._received - 1) * self.up // self.down + 1
         out = self._outputs(max(ready, self._next_output))
         self._trim()
         return out
 
     def flush(self) -> npt.NDArray[np.float32]:
         """End of stream: the remaining outputs, with the signal treated as zero after its end."""
-        total = -(-self._received * self.up // self.down)  # ceil(n_in * up / down), as resample_poly
+        total = -(-self._received * self.up // self.down)  # ceil(n_in * up / down)
         out = self._outputs(max(self._skip + total, self._next_output))
         self._trim()
         return out

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from ivr.audio.pcm import float_to_pcm16
+from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
 from ivr.audio.resample import resample
 from ivr.errors import AudioError
 
@@ -23,7 +23,8 @@ FORMAT_FLOAT = 0x0003
 FORMAT_ALAW = 0x0006
 FORMAT_ULAW = 0x0007
 FORMAT_EXTENSIBLE = 0xFFFE
-_STREAMING_SIZES = (0, 0xFFFFFFFF)  # data sizes written by recorders that never went back to fix the header
+# Data sizes written by recorders that never went back to fix the header: take the rest of the file.
+_STREAMING_SIZES = (0, 0xFFFFFFFF)
 
 ENCODINGS = ("pcm16", "ulaw", "alaw")
 
@@ -92,6 +93,11 @@ def _parse_format(body: bytes, path: Path) -> _Format:
     return _Format(tag, channels, rate, bits)
 
 
+def _scaled(values: npt.NDArray[np.float64], bits: int) -> npt.NDArray[np.float32]:
+    """Signed integer sample values of ``bits`` bits -> float32 in [-1, 1)."""
+    return (values / float(2 ** (bits - 1))).astype(np.float32)
+
+
 def _decode(fmt: _Format, payload: bytes, path: Path) -> tuple[npt.NDArray[np.float32], str]:
     width = {FORMAT_ALAW: 1, FORMAT_ULAW: 1}.get(fmt.tag, fmt.bits // 8)
     if width < 1:
@@ -99,20 +105,19 @@ def _decode(fmt: _Format, payload: bytes, path: Path) -> tuple[npt.NDArray[np.fl
     usable = len(payload) - len(payload) % (width * fmt.channels)
     raw = payload[:usable]
     if fmt.tag == FORMAT_ULAW:
-        return ulaw_decode(raw).astype(np.float32) / 32768, "ulaw"
+        return pcm16_to_float(ulaw_decode(raw)), "ulaw"
     if fmt.tag == FORMAT_ALAW:
-        return alaw_decode(raw).astype(np.float32) / 32768, "alaw"
+        return pcm16_to_float(alaw_decode(raw)), "alaw"
     if fmt.tag == FORMAT_FLOAT and fmt.bits in (32, 64):
         return np.frombuffer(raw, dtype=f"<f{width}").astype(np.float32), f"float{fmt.bits}"
     if fmt.tag == FORMAT_PCM and fmt.bits == 8:  # 8-bit WAV is unsigned
-        return (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128) / 128, "pcm8"
+        return _scaled(np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128, 8), "pcm8"
     if fmt.tag == FORMAT_PCM and fmt.bits in (16, 32):
-        scale = float(2 ** (fmt.bits - 1))
-        return (np.frombuffer(raw, dtype=f"<i{width}").astype(np.float64) / scale).astype(np.float32), f"pcm{fmt.bits}"
+        return _scaled(np.frombuffer(raw, dtype=f"<i{width}").astype(np.float64), fmt.bits), f"pcm{fmt.bits}"
     if fmt.tag == FORMAT_PCM and fmt.bits == 24:
         b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
         value = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8  # sign-extend from 24 bits
-        return (value / float(2**23)).astype(np.float32), "pcm24"
+        return _scaled(value.astype(np.float64), 24), "pcm24"
     raise AudioError(f"{path}: unsupported WAV encoding (format tag {fmt.tag:#06x}, {fmt.bits} bits)")
 
 
@@ -126,7 +131,9 @@ def read_wav(path: str | Path) -> WavAudio:
     return WavAudio(samples.reshape(-1, fmt.channels), fmt.sample_rate_hz, encoding)
 
 
-def load_audio(path: str | Path, sample_rate_hz: int = 8000, channel: int | None = None) -> npt.NDArray[np.float32]:
+def load_audio(
+    path: str | Path, sample_rate_hz: int = 8000, channel: int | None = None
+) -> npt.NDArray[np.float32]:
     """One channel of a WAV file as float32 mono at ``sample_rate_hz``.
 
     ``channel=None`` mixes all channels down; an index picks one (a stereo call recording often holds

@@ -78,7 +78,9 @@ def test_no_trigger_on_single_tones():
         assert detect_dtmf(0.3 * np.sin(2 * np.pi * freq * t)) == "", freq
 
 
-def _vowel(f0_hz: float, formants_hz: tuple[float, ...], seconds: float, rng: np.random.Generator) -> np.ndarray:
+def _vowel(
+    f0_hz: float, formants_hz: tuple[float, ...], seconds: float, rng: np.random.Generator
+) -> np.ndarray:
     """Speech-like voiced sound: a glottal pulse train with vibrato shaped by formant resonances."""
     from scipy.signal import lfilter
 
@@ -97,7 +99,8 @@ def _vowel(f0_hz: float, formants_hz: tuple[float, ...], seconds: float, rng: np
 def test_no_trigger_on_speech_like_signals():
     rng = np.random.default_rng(0)
     vowels = [(700, 1220, 2600), (300, 870, 2240), (570, 840, 2410), (440, 1020, 2240), (270, 2290, 3010)]
-    for f0 in (90, 110, 139.4, 174.2, 220, 232.3, 255):  # 139.4 * 5 = 697, 232.3 * 3 = 697: harmonics on DTMF rows
+    # 139.4 * 5 = 697 and 232.3 * 3 = 697: harmonics that land on a DTMF row frequency.
+    for f0 in (90, 110, 139.4, 174.2, 220, 232.3, 255):
         speech = np.concatenate([_vowel(f0, v, 0.4, rng) for v in vowels])
         assert detect_dtmf(_g711_round_trip(speech, "ulaw")) == "", f0
 
@@ -106,9 +109,7 @@ def test_no_trigger_on_music_like_chords():
     t = np.arange(RATE * 2) / RATE
     chords = [(261.6, 329.6, 392.0), (220.0, 277.2, 329.6), (349.2, 440.0, 523.3), (697.0, 880.0, 1209.0)]
     for chord in chords:
-        notes = sum(
-            sum((0.5**h) * np.sin(2 * np.pi * f * (h + 1) * t) for h in range(4)) for f in chord
-        )
+        notes = sum(sum((0.5**h) * np.sin(2 * np.pi * f * (h + 1) * t) for h in range(4)) for f in chord)
         assert detect_dtmf(0.2 * notes / 3) == "", chord
 
 

@@ -35,7 +35,9 @@ def test_decode_matches_reference_for_all_256_codes(decode, reference):
     np.testing.assert_array_equal(decode(ALL_CODES), expected)
 
 
-@pytest.mark.parametrize(("encode", "decode"), [(g711.ulaw_encode, g711.ulaw_decode), (g711.alaw_encode, g711.alaw_decode)])
+@pytest.mark.parametrize(
+    ("encode", "decode"), [(g711.ulaw_encode, g711.ulaw_decode), (g711.alaw_encode, g711.alaw_decode)]
+)
 def test_decode_then_encode_is_identity_on_codes(encode, decode):
     codes = np.arange(256, dtype=np.uint8)
     roundtrip = encode(decode(codes))

@@ -62,7 +62,9 @@ def test_streaming_in_20ms_packets(from_hz, to_hz):
     x = np.random.default_rng(0).standard_normal(from_hz).astype(np.float32)
     stream = StreamingResampler(from_hz, to_hz)
     packet = from_hz // 50
-    got = np.concatenate([stream.process(x[i : i + packet]) for i in range(0, len(x), packet)] + [stream.flush()])
+    got = np.concatenate(
+        [stream.process(x[i : i + packet]) for i in range(0, len(x), packet)] + [stream.flush()]
+    )
     np.testing.assert_allclose(got, resample(x, from_hz, to_hz), atol=1e-4)
 
 

@@ -39,7 +39,8 @@ def test_round_trip_each_encoding_and_rate(tmp_path, encoding, rate_hz):
     write_wav(path, x, rate_hz, encoding)
     audio = read_wav(path)
     assert (audio.sample_rate_hz, audio.encoding, audio.channels) == (rate_hz, encoding, 1)
-    tolerance = 1e-4 if encoding == "pcm16" else 0.02  # G.711 is ~8 bits: 1-2 % steps near full scale
+    # G.711 is ~8 bits: steps of 1-2 % of full scale near the top.
+    tolerance = 1e-4 if encoding == "pcm16" else 0.02
     np.testing.assert_allclose(audio.samples[:, 0], x, atol=tolerance)
     assert len(load_audio(path)) == int(8000 * 0.5)
 
