@@ -1,0 +1,108 @@
+"""The self-supervised objective: contrastive task over quantized targets + diversity + feature penalty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ivr.model.encoder import Wav2Vec2Encoder
+from ivr.model.features import lengths_to_mask
+
+NUM_NEGATIVES = 100  # K distractors per masked frame (paper)
+LOGIT_TEMPERATURE = 0.1  # kappa in the contrastive softmax (paper)
+DIVERSITY_WEIGHT = 0.1  # alpha (paper)
+FEATURE_PENALTY_WEIGHT = 10.0  # weight of the L2 penalty on conv features (fairseq base config)
+
+
+@dataclass(frozen=True, slots=True)
+class PretrainLosses:
+    total: Tensor  # () contrastive + alpha * diversity + feature_penalty_weight * feature_penalty
+    contrastive: Tensor  # () mean over masked frames of -log p(true target)
+    diversity: Tensor  # () (GV - perplexity) / GV, in [0, 1)
+    feature_penalty: Tensor  # ()
+    accuracy: Tensor  # () fraction of masked frames whose true target scores highest
+    temperature: float  # Gumbel temperature used
+
+
+def gumbel_temperature(
+    num_updates: int, start: float = 2.0, end: float = 0.5, decay: float = 0.999995
+) -> float:
+    """Annealed from 2 to 0.5 by a factor 0.999995 per update (paper)."""
+    return max(start * decay**num_updates, end)
+
+
+def diversity_loss(perplexity: Tensor, num_codebooks: int, codebook_size: int) -> Tensor:
+    """(GV - perplexity) / GV: 0 when the batch uses every entry equally, 1 - 1/V when it uses one."""
+    entries = num_codebooks * codebook_size
+    return (entries - perplexity) / entries
+
+
+def sample_negatives(num_masked: int, num_negatives: int, generator: torch.Generator | None = None) -> Tensor:
+    """(n, K) indices of distractors for each of n masked frames: other masked frames, no repeats, never itself."""
+    k = min(num_negatives, num_masked - 1)
+    scores = torch.rand(num_masked, num_masked, generator=generator)  # (n, n) in [0, 1)
+    scores.fill_diagonal_(2.0)  # self sorts last
+    return scores.argsort(dim=1)[:, :k]  # (n, K)
+
+
+def contrastive_loss(
+    predictions: Tensor,
+    targets: Tensor,
+    mask: Tensor,
+    *,
+    num_negatives: int = NUM_NEGATIVES,
+    temperature: float = LOGIT_TEMPERATURE,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """predictions, targets (B, F, E), mask (B, F) -> (mean loss, accuracy) over masked frames.
+
+    For each masked frame: softmax over cosine similarities / temperature of its prediction with its own
+    target and K targets of other masked frames of the same utterance. A distractor equal to the target
+    (the same code chosen twice) is no distractor, so it is left out, as fairseq does.
+    """
+    losses, correct, count = [], [], 0
+    for b in range(predictions.shape[0]):
+        index = mask[b].nonzero().squeeze(1)  # (n,)
+        if len(index) < 2:
+            continue
+        pred, target = predictions[b, index], targets[b, index]  # (n, E)
+        negatives = target[sample_negatives(len(index), num_negatives, generator)]  # (n, K, E)
+        candidates = torch.cat([target[:, None], negatives], dim=1)  # (n, 1 + K, E)
+        logits = F.cosine_similarity(pred[:, None].float(), candidates.float(), dim=-1) / temperature
+        same = (negatives == target[:, None]).all(-1)  # (n, K)
+        logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)
+        zeros = torch.zeros(len(index), dtype=torch.long, device=logits.device)
+        losses.append(F.cross_entropy(logits, zeros, reduction="sum"))
+        correct.append((logits.argmax(-1) == 0).sum())
+        count += len(index)
+    if count == 0:
+        zero = predictions.sum() * 0.0
+        return zero, zero.detach()
+    return torch.stack(losses).sum() / count, torch.stack(correct).sum().float() / count
+
+
+def pretraining_loss(
+    encoder: Wav2Vec2Encoder,
+    wave: Tensor,
+    lengths: Tensor,
+    *,
+    num_updates: int,
+    generator: torch.Generator | None = None,
+) -> PretrainLosses:
+    """wave (B, T), lengths (B,) -> the paper's loss on span-masked features, correct under padding."""
+    d = encoder.dims
+    out = encoder(wave, lengths, mask=True)
+    assert out.mask is not None
+    valid = lengths_to_mask(out.frame_lengths, out.frames.shape[1])  # (B, F)
+    temperature = gumbel_temperature(num_updates)
+    features = F.dropout(out.features, d.quantizer_dropout, training=encoder.training)
+    quantized = encoder.quantizer(features, valid, temperature)
+    targets = encoder.project_q(quantized.codevectors)  # (B, F, final_dim)
+    predictions = encoder.final_proj(out.frames)  # (B, F, final_dim)
+    contrastive, accuracy = contrastive_loss(predictions, targets, out.mask, generator=generator)
+    diversity = diversity_loss(quantized.perplexity, d.num_codebooks, d.codebook_size)
+    total = contrastive + DIVERSITY_WEIGHT * diversity + FEATURE_PENALTY_WEIGHT * out.feature_penalty
+    return PretrainLosses(total, contrastive, diversity, out.feature_penalty, accuracy, temperature)

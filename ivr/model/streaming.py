@@ -1,0 +1,258 @@
+"""Exact streaming inference for block-causal encoders: ``infer(encoder, chunk, lengths, state)``.
+
+The modules hold no per-call state; everything a call carries between packets is an ``EncoderState``,
+batched over calls so a scheduler can stack many calls into one forward pass and split them back.
+Feeding a call through ``infer`` in any packet sizes, then once more with ``final=True``, yields the
+same frames as one offline ``encoder(wave, lengths)`` (same block-causal mask, up to float rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ivr.model.context import ContextCache
+from ivr.model.dims import EncoderDims
+from ivr.model.encoder import Wav2Vec2Encoder
+from ivr.model.features import lengths_to_mask
+from ivr.model.heads import PoolState
+from ivr.model.model import IntentModel
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderState:
+    """What a batch of calls carries between packets. Treat as immutable: ``infer`` returns a new one."""
+
+    samples: Tensor  # (B, S) samples not yet covered by a whole frame (< receptive field + stride)
+    sample_count: Tensor  # (B,) int64 real samples in ``samples``
+    pending: Tensor  # (B, P, D) projected frames of the chunk being filled (P < chunk_frames)
+    pending_count: Tensor  # (B,) int64
+    cache: ContextCache  # positional-conv past and per-layer keys/values of the last left_chunks chunks
+    frames_done: Tensor  # (B,) int64 frames emitted so far
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.sample_count.shape[0])
+
+
+def init_state(dims: EncoderDims, batch: int = 1, *, device: torch.device | None = None) -> EncoderState:
+    """The state of ``batch`` calls that have sent nothing yet."""
+    D, H, M = dims.embed_dim, dims.num_heads, dims.left_chunks * dims.chunk_frames
+    kv = torch.zeros(dims.num_layers, batch, H, M, D // H, device=device)
+    zeros = torch.zeros(batch, dtype=torch.long, device=device)
+    cache = ContextCache(
+        torch.zeros(batch, dims.pos_conv_kernel - 1, D, device=device), kv, kv.clone(), zeros
+    )
+    return EncoderState(
+        torch.zeros(batch, 0, device=device),
+        zeros,
+        torch.zeros(batch, 0, D, device=device),
+        zeros,
+        cache,
+        zeros,
+    )
+
+
+@torch.no_grad()
+def infer(
+    encoder: Wav2Vec2Encoder,
+    chunk: Tensor,
+    lengths: Tensor,
+    state: EncoderState,
+    *,
+    final: bool | Tensor = False,
+) -> tuple[Tensor, Tensor, EncoderState]:
+    """Advance each call by its new samples.
+
+    Args:
+        chunk: (B, S) float32 new samples per call, right-padded; S may be 0.
+        lengths: (B,) int64 real samples in each row of ``chunk``.
+        state: the calls' state from ``init_state``/``stack_states`` or the previous ``infer``.
+        final: bool or (B,) bool; the call ends here, so its last partial chunk is processed too.
+            A state is finished after ``final``; start the next utterance from ``init_state``.
+
+    Returns:
+        frames (B, F, D) completed by this packet (whole chunks of ``chunk_frames``, zero-padded),
+        frame_lengths (B,) int64, and the new state.
+    """
+    d = encoder.dims
+    if not d.streamable:
+        raise ValueError(
+            "streaming needs attention='block_causal', a layer-norm extractor and no waveform normalisation"
+        )
+    _check(chunk, lengths, state)
+    B, D, C = state.batch_size, d.embed_dim, d.chunk_frames
+    final_rows = torch.as_tensor(final, dtype=torch.bool, device=chunk.device).expand(B)
+    # 1. Conv encoder over the carried tail + the new samples; a frame needs its whole receptive field.
+    wave, wave_len = _concat(
+        state.samples, state.sample_count, chunk.to(state.samples.dtype), lengths
+    )  # (B, T)
+    new_frames = encoder.frame_lengths(wave_len)  # (B,)
+    x = wave.new_zeros(B, 0, D)
+    if wave.shape[1] >= d.receptive_field:
+        x, _ = encoder.feature_projection(encoder.feature_encoder(wave, wave_len))  # (B, F, D)
+    samples, sample_count = _drop(wave, wave_len, new_frames * d.stride)
+    # 2. The context network works in whole chunks: queue frames until one fills (or the call ends).
+    pending, pending_count = _concat(state.pending, state.pending_count, x, new_frames)  # (B, P, D)
+    full = pending_count // C  # (B,)
+    steps = full + (final_rows & (pending_count > full * C)).long()  # (B,)
+    emitted = torch.where(final_rows, pending_count, full * C)  # (B,)
+    num_steps = int(steps.max()) if B else 0
+    pending = _fit(pending, max(pending.shape[1], num_steps * C))  # room for a last partial chunk
+    frames = pending.new_zeros(B, int(emitted.max()) if B else 0, D)  # (B, F, D)
+    cache = state.cache
+    for s in range(num_steps):
+        rows = (steps > s).nonzero().squeeze(1)  # calls with a chunk at this step
+        count = (pending_count[rows] - s * C).clamp_max(C)  # (b,)
+        y, sub = encoder.context.step(pending[rows, s * C : (s + 1) * C], count, _select_cache(cache, rows))
+        width = min(C, frames.shape[1] - s * C)
+        frames[rows, s * C : s * C + width] = y[:, :width]
+        cache = _scatter_cache(cache, rows, sub)
+    frames = frames * lengths_to_mask(emitted, frames.shape[1])[..., None]
+    pending, pending_count = _drop(pending, pending_count, emitted)
+    new_state = EncoderState(
+        samples, sample_count, pending, pending_count, cache, state.frames_done + emitted
+    )
+    return frames, emitted, new_state
+
+
+def stack_states(states: Sequence[EncoderState]) -> EncoderState:
+    """Join the states of several calls (each batched) into one batch, in order."""
+
+    def cat_padded(xs: list[Tensor]) -> Tensor:
+        width = max(x.shape[1] for x in xs)
+        return torch.cat([_fit(x, width) for x in xs])
+
+    return EncoderState(
+        cat_padded([s.samples for s in states]),
+        torch.cat([s.sample_count for s in states]),
+        cat_padded([s.pending for s in states]),
+        torch.cat([s.pending_count for s in states]),
+        ContextCache(
+            torch.cat([s.cache.pos_past for s in states]),
+            torch.cat([s.cache.keys for s in states], dim=1),
+            torch.cat([s.cache.values for s in states], dim=1),
+            torch.cat([s.cache.cached for s in states]),
+        ),
+        torch.cat([s.frames_done for s in states]),
+    )
+
+
+def select_state(state: EncoderState, rows: Tensor) -> EncoderState:
+    """The state of calls ``rows`` (int64 indices) of a batch."""
+    return EncoderState(
+        state.samples[rows],
+        state.sample_count[rows],
+        state.pending[rows],
+        state.pending_count[rows],
+        _select_cache(state.cache, rows),
+        state.frames_done[rows],
+    )
+
+
+def split_states(state: EncoderState) -> list[EncoderState]:
+    """One state (batch of 1) per call."""
+    device = state.sample_count.device
+    return [select_state(state, torch.tensor([b], device=device)) for b in range(state.batch_size)]
+
+
+@dataclass(frozen=True, slots=True)
+class IntentStreamState:
+    encoder: EncoderState
+    pool: PoolState
+
+
+class IntentStream:
+    """Running intent probabilities for a batch of calls, updated packet by packet."""
+
+    def __init__(self, model: IntentModel):
+        self.model = model
+
+    def init_state(self, batch: int = 1, *, device: torch.device | None = None) -> IntentStreamState:
+        dims = self.model.dims
+        pool = self.model.intent_head.init_pool(batch, dims.embed_dim, device=device)
+        return IntentStreamState(init_state(dims, batch, device=device), pool)
+
+    @torch.no_grad()
+    def step(
+        self, chunk: Tensor, lengths: Tensor, state: IntentStreamState, *, final: bool | Tensor = False
+    ) -> tuple[Tensor, IntentStreamState]:
+        """chunk (B, S), lengths (B,) -> calibrated probabilities (B, L) over every frame so far, new state.
+
+        Before a call's first frame the probabilities are those of an empty pool (the head's prior).
+        """
+        head = self.model.intent_head
+        frames, frame_lengths, encoder_state = infer(
+            self.model.encoder, chunk, lengths, state.encoder, final=final
+        )
+        pool = head.accumulate(state.pool, frames, frame_lengths)
+        return head.probabilities(head.logits_from(pool)), IntentStreamState(encoder_state, pool)
+
+
+def _check(chunk: Tensor, lengths: Tensor, state: EncoderState) -> None:
+    B = state.batch_size
+    if chunk.dim() != 2 or chunk.shape[0] != B or not chunk.is_floating_point():
+        raise ValueError(
+            f"chunk must be a float ({B}, S) tensor for a state of {B} calls, got {tuple(chunk.shape)}"
+        )
+    if lengths.shape != (B,) or lengths.dtype != torch.int64:
+        raise ValueError(f"lengths must be int64 of shape ({B},), got {tuple(lengths.shape)} {lengths.dtype}")
+    if B and (bool((lengths < 0).any()) or bool((lengths > chunk.shape[1]).any())):
+        raise ValueError(f"lengths must lie in [0, {chunk.shape[1]}], got {lengths.tolist()}")
+
+
+def _fit(x: Tensor, width: int) -> Tensor:
+    """Trim or zero-pad dim 1 of x (B, W, ...) to ``width``."""
+    if x.shape[1] >= width:
+        return x[:, :width]
+    return torch.cat([x, x.new_zeros(x.shape[0], width - x.shape[1], *x.shape[2:])], dim=1)
+
+
+def _take(x: Tensor, index: Tensor) -> Tensor:
+    """x (B, W, ...) gathered along dim 1 with index (B, N) -> (B, N, ...)."""
+    shape = (*index.shape, *([1] * (x.dim() - 2)))
+    return x.gather(1, index.reshape(shape).expand(*index.shape, *x.shape[2:]))
+
+
+def _rows_mask(mask: Tensor, x: Tensor) -> Tensor:
+    """(B, W) -> broadcastable against x (B, W, ...)."""
+    return mask.reshape(*mask.shape, *([1] * (x.dim() - 2)))
+
+
+def _concat(a: Tensor, a_len: Tensor, b: Tensor, b_len: Tensor) -> tuple[Tensor, Tensor]:
+    """Per row, a[:a_len] then b[:b_len], zero-padded on the right; (B, W, ...), lengths (B,)."""
+    total = a_len + b_len
+    width = int(total.max()) if len(total) else 0
+    a, b = _fit(a, width), _fit(b, width)
+    t = torch.arange(width, device=a.device)[None, :]  # (1, W)
+    from_b = _take(b, (t - a_len[:, None]).clamp(0, max(width - 1, 0)))
+    out = torch.where(_rows_mask(t < a_len[:, None], a), a, from_b)
+    return out * _rows_mask(t < total[:, None], out), total
+
+
+def _drop(x: Tensor, count: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
+    """Per row, drop the first n of count entries: x[n:count], zero-padded; (B, W', ...), lengths (B,)."""
+    left = count - n
+    width = int(left.max()) if len(left) else 0
+    if width == 0:
+        return x[:, :0], left
+    t = torch.arange(width, device=x.device)[None, :]  # (1, W')
+    out = _take(x, (t + n[:, None]).clamp_max(x.shape[1] - 1))
+    return out * _rows_mask(t < left[:, None], out), left
+
+
+def _select_cache(cache: ContextCache, rows: Tensor) -> ContextCache:
+    return ContextCache(cache.pos_past[rows], cache.keys[:, rows], cache.values[:, rows], cache.cached[rows])
+
+
+def _scatter_cache(cache: ContextCache, rows: Tensor, sub: ContextCache) -> ContextCache:
+    """A copy of ``cache`` with ``rows`` replaced by ``sub``; the input is left untouched."""
+    return ContextCache(
+        cache.pos_past.index_copy(0, rows, sub.pos_past),
+        cache.keys.index_copy(1, rows, sub.keys),
+        cache.values.index_copy(1, rows, sub.values),
+        cache.cached.index_copy(0, rows, sub.cached),
+    )
