@@ -7,12 +7,15 @@ from ivr.audio.dtmf import DtmfDetector, DtmfRules, detect_dtmf, dtmf_tone, dtmf
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
 from ivr.audio.resample import StreamingResampler, resample
+from ivr.audio.vad import VadOptions, VoiceActivityDetector, speech_segments
 from ivr.audio.wav import WavAudio, load_audio, read_wav, write_wav
 
 __all__ = [
     "DtmfDetector",
     "DtmfRules",
     "StreamingResampler",
+    "VadOptions",
+    "VoiceActivityDetector",
     "WavAudio",
     "alaw_decode",
     "alaw_encode",
@@ -24,6 +27,7 @@ __all__ = [
     "pcm16_to_float",
     "read_wav",
     "resample",
+    "speech_segments",
     "ulaw_decode",
     "ulaw_encode",
     "write_wav",
