@@ -44,9 +44,7 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
     seen = [v for v in voices if not v.heldout]
     unseen = [v for v in voices if v.heldout]
     labels = [*DEFAULT_INTENTS, OUT_OF_SCOPE]
-    for job in sample_jobs(
-        unlabeled_sentences(spec.unlabeled, seed=spec.seed), seen, seed=spec.seed
-    ):
+    for job in sample_jobs(unlabeled_sentences(spec.unlabeled, seed=spec.seed), seen, seed=spec.seed):
         yield "unlabeled", None, job
     # (split, template split, voices, count): dev draws new samples from the training templates.
     layout: list[tuple[str, str, list[Voice], int]] = [
@@ -69,14 +67,10 @@ def build_corpus(out: Path, spec: CorpusSpec, *, workers: int | None = None) -> 
     jobs = [job for _, _, job in planned]
     start = time.perf_counter()
     paths = {}
-    for job, path in tqdm(
-        synthesize_all(jobs, out / "wav", workers=workers), total=len(jobs), desc="synth"
-    ):
+    for job, path in tqdm(synthesize_all(jobs, out / "wav", workers=workers), total=len(jobs), desc="synth"):
         paths[job] = path
     elapsed = time.perf_counter() - start
-    print(
-        f"synthesized {len(jobs)} clips in {elapsed:.0f} s ({len(jobs) / max(elapsed, 1e-9):.0f}/s)"
-    )
+    print(f"synthesized {len(jobs)} clips in {elapsed:.0f} s ({len(jobs) / max(elapsed, 1e-9):.0f}/s)")
     manifest = out / "manifest.jsonl"
     write_manifest(
         manifest,

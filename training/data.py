@@ -57,9 +57,7 @@ class ClipBank:
         if cache is not None and cache.exists():
             packed = np.load(cache)
             pcm, offsets = packed["pcm"], packed["offsets"]
-            return cls(
-                utterances, [pcm16_to_float(pcm[a:b]) for a, b in itertools.pairwise(offsets)]
-            )
+            return cls(utterances, [pcm16_to_float(pcm[a:b]) for a, b in itertools.pairwise(offsets)])
         clips = [load_audio(u.audio, sample_rate_hz=SAMPLE_RATE_HZ) for u in utterances]
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -109,9 +107,7 @@ def make_batch(
     for row, w in enumerate(waves):
         wave_t[row, : len(w)] = torch.from_numpy(np.ascontiguousarray(w))
     utts = [bank.utterances[i] for i in indices]
-    labels = torch.tensor(
-        [label_index.get(u.label, -1) if u.label else -1 for u in utts], dtype=torch.int64
-    )
+    labels = torch.tensor([label_index.get(u.label, -1) if u.label else -1 for u in utts], dtype=torch.int64)
     ids = [phoneme_ids(u.phonemes) for u in utts]
     target_lengths = torch.tensor([len(t) for t in ids], dtype=torch.int64)
     targets = torch.zeros(len(ids), max(1, int(target_lengths.max())), dtype=torch.int64)

@@ -102,9 +102,7 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, object] | st
         rows.append(
             (
                 i,
-                row
-                if isinstance(row, dict)
-                else f"expected a JSON object, found {type(row).__name__}",
+                row if isinstance(row, dict) else f"expected a JSON object, found {type(row).__name__}",
             )
         )
     return rows
@@ -114,9 +112,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict[str, object] | str]
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     if "audio" not in header:
-        return [
-            (1, f"CSV header must name an 'audio' column (found {', '.join(header) or 'nothing'})")
-        ]
+        return [(1, f"CSV header must name an 'audio' column (found {', '.join(header) or 'nothing'})")]
     rows: list[tuple[int, dict[str, object] | str]] = []
     for row in reader:
         line = reader.line_num
@@ -138,9 +134,7 @@ def _utterance(row: dict[str, object], root: Path) -> Utterance | str:
         if row.get(key) is not None and not isinstance(row[key], str):
             return f"'{key}' must be a string, found {type(row[key]).__name__}"
     label = str(row.get("label") or "").strip() or None
-    utt = Utterance(
-        audio=(root / audio).resolve() if not Path(audio).is_absolute() else Path(audio)
-    )
+    utt = Utterance(audio=(root / audio).resolve() if not Path(audio).is_absolute() else Path(audio))
     return replace(
         utt,
         label=label,

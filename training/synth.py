@@ -158,9 +158,7 @@ def synthesize(job: SynthJob, cache_dir: Path) -> Path:
     try:
         proc = subprocess.run(command(job, Path(tmp)), capture_output=True, timeout=60, check=False)
         if proc.returncode != 0 or Path(tmp).stat().st_size <= 44:
-            raise SynthError(
-                f"{job.voice.key} failed on {job.text!r}: {proc.stderr.decode()[-200:]}"
-            )
+            raise SynthError(f"{job.voice.key} failed on {job.text!r}: {proc.stderr.decode()[-200:]}")
         Path(tmp).replace(out)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,54 @@
+"""``ivr classify``: the intent of each WAV file, from the shipped model or another checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ivr.errors import CheckpointError
+from ivr.runtime.classify import Classifier, ClassifyResult
+
+# The shipped default: trained by `make model` (training/make_model.sh), described in models/README.md.
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "ivr-tiny-8k.safetensors"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("classify", help="classify the intent of WAV files (any format and rate)")
+    parser.add_argument("files", nargs="+", metavar="FILE.wav")
+    parser.add_argument("--model", type=Path, default=None, help=f"checkpoint (default {DEFAULT_MODEL.name})")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--top-k", type=int, default=3, help="labels listed per file (default 3)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.model or DEFAULT_MODEL
+    if not Path(path).exists():
+        hint = " (build it with `make model`, or pass --model PATH)" if args.model is None else ""
+        raise CheckpointError(f"{path}: model checkpoint not found{hint}")
+    classifier = Classifier.from_checkpoint(path, top_k=args.top_k)
+    for file in args.files:
+        result = classifier.classify_file(file)
+        print(format_json(file, result) if args.json else format_text(file, result), flush=True)
+    return 0
+
+
+def format_json(path: str, r: ClassifyResult) -> str:
+    return json.dumps(
+        {
+            "path": path,
+            "intent": r.intent,
+            "confidence": round(r.confidence, 4),
+            "scores": {k: round(v, 4) for k, v in r.scores.items()},
+            "top_k": [[k, round(v, 4)] for k, v in r.top_k],
+            "transcript": r.transcript,
+        },
+        ensure_ascii=False,
+    )
+
+
+def format_text(path: str, r: ClassifyResult) -> str:
+    ranked = ", ".join(f"{k} {v:.2f}" for k, v in r.top_k)
+    line = f"{path}: {r.intent} ({r.confidence:.2f})  [{ranked}]"
+    return f"{line}  /{r.transcript}/" if r.transcript else line

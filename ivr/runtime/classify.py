@@ -1,0 +1,126 @@
+"""Whole-utterance intent classification: one clip in, one routing decision out.
+
+Used by ``ivr classify``, the flow simulator and ``training.evaluate``, so the decision rule
+lives in one place: the arg-max label wins unless it is ``out_of_scope`` or its calibrated
+probability is below the threshold fitted on held-out calls (stored in the checkpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ivr.audio.resample import resample
+from ivr.audio.wav import load_audio
+from ivr.errors import AudioError, CheckpointError
+from ivr.intents import OUT_OF_SCOPE
+from ivr.model.checkpoint import load_checkpoint
+from ivr.model.model import IntentModel
+
+INPUT_RATE_HZ = 8000  # what ``classify`` takes: narrowband call audio
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyResult:
+    """The decision for one utterance."""
+
+    intent: str  # a label of the model, or OUT_OF_SCOPE
+    confidence: float  # calibrated probability of the arg-max label
+    scores: dict[str, float]  # calibrated probability of every label
+    top_k: list[tuple[str, float]]  # the best labels, most probable first
+    transcript: str  # greedy CTC decode (phonemes); "" for a model without a CTC head
+
+
+def decide(scores: dict[str, float], threshold: float) -> tuple[str, float]:
+    """(intent or out_of_scope, confidence of the arg-max label) from calibrated scores."""
+    label, confidence = max(scores.items(), key=lambda kv: kv[1])
+    return (OUT_OF_SCOPE if label == OUT_OF_SCOPE or confidence < threshold else label), confidence
+
+
+def greedy_ctc(log_probs: npt.NDArray[np.floating], vocab: Sequence[str]) -> str:
+    """(F, V) log-probabilities -> symbols: arg-max per frame, repeats merged, blanks (0) dropped."""
+    if not len(vocab) or not len(log_probs):
+        return ""
+    best = log_probs.argmax(-1)
+    keep = np.concatenate([[True], best[1:] != best[:-1]]) & (best != 0)
+    return " ".join("".join(vocab[i] for i in best[keep] if i < len(vocab)).split())
+
+
+class Classifier:
+    """An intent model plus its calibration, ready to classify 8 kHz clips."""
+
+    def __init__(
+        self,
+        model: IntentModel,
+        *,
+        threshold: float = 0.0,
+        ctc_vocab: Sequence[str] = (),
+        top_k: int = 3,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.threshold = threshold
+        self.ctc_vocab = tuple(ctc_vocab)
+        self.top_k = top_k
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device: str = "cpu", top_k: int = 3) -> Classifier:
+        """Load a checkpoint written by ``training.finetune`` (or any with intent labels)."""
+        loaded = load_checkpoint(path)
+        if not isinstance(loaded.model, IntentModel):
+            raise CheckpointError(f"{path}: a bare encoder (stage 1) has no intent head; fine-tune it first")
+        extra = loaded.extra or {}
+        threshold = extra.get("threshold", 0.0)
+        vocab = extra.get("ctc_vocab", [])
+        if not isinstance(threshold, int | float) or not isinstance(vocab, list):
+            raise CheckpointError(f"{path}: metadata 'threshold' must be a number and 'ctc_vocab' a list")
+        return cls(loaded.model, threshold=float(threshold), ctc_vocab=vocab, top_k=top_k, device=device)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.model.labels
+
+    def classify(self, samples: npt.ArrayLike) -> ClassifyResult:
+        """Classify one utterance: (T,) float32 samples at 8 kHz in [-1, 1)."""
+        return self.classify_batch([np.asarray(samples, np.float32)])[0]
+
+    @torch.no_grad()
+    def classify_batch(self, clips: Sequence[npt.NDArray[np.float32]]) -> list[ClassifyResult]:
+        """Classify several 8 kHz utterances in one padded batch."""
+        rate = self.model.dims.sample_rate_hz
+        waves = [
+            resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else np.asarray(c, np.float32)
+            for c in clips
+        ]
+        # Pad clips shorter than one frame's receptive field: silence cannot change the decision much.
+        need = self.model.dims.receptive_field
+        waves = [np.pad(w, (0, max(0, need - len(w)))) for w in waves]
+        lengths = torch.tensor([len(w) for w in waves], dtype=torch.int64)
+        batch = torch.zeros(len(waves), int(lengths.max()))
+        for row, w in enumerate(waves):
+            batch[row, : len(w)] = torch.from_numpy(w)
+        out = self.model(batch.to(self.device), lengths.to(self.device))
+        probs = self.model.intent_head.probabilities(out.intent_logits.float()).cpu().numpy()  # (B, L)
+        ctc = out.ctc_log_probs.float().cpu().numpy() if out.ctc_log_probs is not None else None
+        results = []
+        for row in range(len(waves)):
+            scores = {label: float(p) for label, p in zip(self.labels, probs[row], strict=True)}
+            intent, confidence = decide(scores, self.threshold)
+            ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: self.top_k]
+            frames = int(out.frame_lengths[row])
+            transcript = greedy_ctc(ctc[row, :frames], self.ctc_vocab) if ctc is not None else ""
+            results.append(ClassifyResult(intent, confidence, scores, ranked, transcript))
+        return results
+
+    def classify_file(self, path: str | Path) -> ClassifyResult:
+        """Classify a WAV file of any format and rate (resampled to 8 kHz, channels mixed down)."""
+        samples = load_audio(path, sample_rate_hz=INPUT_RATE_HZ)
+        if len(samples) == 0:
+            raise AudioError(f"{path}: no audio samples")
+        return self.classify(samples)

@@ -1,0 +1,124 @@
+"""TrainConfig: one frozen options object per run, from YAML plus ``--key=value`` overrides.
+
+The checkpoint carries the config it was trained with, so a run can be resumed or audited from
+its output folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ivr.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Options of ``training.pretrain`` (stage 1) and ``training.finetune`` (stage 2)."""
+
+    # I/O
+    manifest: str = "data/corpus/manifest.jsonl"  # JSONL or CSV (training.manifest)
+    out_dir: str = "runs/finetune"  # checkpoints, logs and the exported model go here
+    init: str = ""  # stage 2: our stage-1 checkpoint, or "" to start from random weights
+    preset: str = "tiny_8k"  # ivr.model.dims preset for a model built from scratch
+    # data
+    train_splits: tuple[str, ...] = ("train",)
+    dev_split: str = "dev"  # temperature and the out-of-scope threshold are fitted here
+    labels_per_intent: int | None = None  # cap labeled clips per intent (label efficiency); None = all
+    max_seconds: float = 6.0  # longer clips are randomly cropped
+    channel: bool = True  # apply the telephony channel on the fly
+    # optimization
+    seed: int = 1337
+    device: str = "auto"  # "auto" picks CUDA when present, else CPU
+    batch_size: int = 16  # per process
+    max_steps: int = 1000
+    lr: float = 5e-4
+    min_lr: float = 5e-5
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    # stage 2
+    ctc_weight: float = 0.5  # weight of the phoneme CTC loss beside intent cross-entropy; 0 = off
+    freeze_feature_encoder: bool = True  # the conv stack keeps its stage-1 (or random) weights
+    encoder_lr_scale: float = 1.0  # the encoder's lr relative to the heads' (stage 2)
+    freeze_encoder_steps: int = 0  # train only the heads for this many steps first
+    # bookkeeping
+    log_interval: int = 10
+    eval_interval: int = 200  # dev accuracy (stage 2) every this many steps
+    checkpoint_interval: int = 100  # the resumable training state is written this often
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.batch_size < 1 or self.max_steps < 0:
+            problems.append("batch_size must be >= 1 and max_steps >= 0")
+        if not 0 <= self.min_lr <= self.lr:
+            problems.append(f"min_lr ({self.min_lr}) must be within [0, lr={self.lr}]")
+        if self.ctc_weight < 0:
+            problems.append(f"ctc_weight must be >= 0, got {self.ctc_weight}")
+        if self.labels_per_intent is not None and self.labels_per_intent < 1:
+            problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
+        if problems:
+            raise ConfigError("invalid training config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``--key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read training config: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a training config is a mapping of option: value")
+        values.update({str(k): (v, str(path)) for k, v in loaded.items()})
+    for item in overrides:
+        key, sep, raw = item.removeprefix("--").partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like --key=value")
+        values[key.replace("-", "_")] = (yaml.safe_load(raw), "command line")
+    return _build(values)
+
+
+def _build(values: dict[str, tuple[Any, str]]) -> TrainConfig:
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    problems, kwargs = [], {}
+    for key, (value, where) in values.items():
+        if key not in fields:
+            problems.append(f"{where}: unknown option {key!r}")
+            continue
+        default = fields[key].default
+        if isinstance(default, tuple):
+            value = tuple(value) if isinstance(value, list | tuple) else (value,)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            problems.append(f"{where}: {key} must be true or false, got {value!r}")
+        elif isinstance(default, int | float) and not isinstance(default, bool):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                problems.append(f"{where}: {key} must be a number, got {value!r}")
+            elif isinstance(default, float):
+                value = float(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            value = str(value)
+        kwargs[key] = value
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return TrainConfig(**kwargs)

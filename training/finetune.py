@@ -1,0 +1,247 @@
+"""Stage 2: multi-task fine-tuning, intent cross-entropy plus phoneme CTC, on labeled calls.
+
+Reads top to bottom: config -> data -> model (from the stage-1 encoder, or random) -> optimizer
+-> loop -> calibration. The CTC task is what makes the encoder learn phonetics on a CPU budget:
+intent labels alone are 18 bits of supervision per clip, the phoneme string is ~40 symbols.
+After the loop, a temperature is fitted on the dev split and an out-of-scope threshold chosen
+there (most rejection of out-of-scope speech with at most 5 % in-scope false rejection).
+
+    python -m training.finetune --config training/configs/finetune.yaml --init=runs/pretrain/encoder.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ivr.errors import ConfigError
+from ivr.intents import OUT_OF_SCOPE
+from ivr.model import dims as model_dims
+from ivr.model.checkpoint import load_checkpoint, save_checkpoint
+from ivr.model.model import IntentModel, build_model
+from training.calibrate import choose_threshold, fit_temperature
+from training.config import TrainConfig, load_config, lr_at
+from training.data import (
+    DEFAULT_CHANNEL,
+    Batch,
+    ClipBank,
+    balanced_subset,
+    make_batch,
+    sample_indices,
+    step_rng,
+)
+from training.manifest import labels_of, read_manifest
+from training.state import Dist, all_mean, load_state, save_state, setup, teardown, unwrap
+from training.synth import PHONEMES
+
+MODEL_FILE = "model.safetensors"
+EVAL_STEP = 2**31 - 1  # a step no run reaches: evaluation draws its own channel noise
+MAX_FALSE_REJECTION = 0.05  # in-scope callers wrongly sent to out_of_scope, at most (dev split)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) stage 2, calibrate on dev, export; returns the exported checkpoint path."""
+    d = setup(cfg.device, cfg.seed, cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # -- data ------------------------------------------------------------------------------------
+    manifest = Path(cfg.manifest)
+    utts = [u for u in read_manifest(manifest) if u.label is not None]
+    cache = manifest.parent / "cache"
+    train_bank = ClipBank.load([u for u in utts if u.split in cfg.train_splits], cache)
+    train_bank = balanced_subset(train_bank, cfg.labels_per_intent, seed=cfg.seed)
+    dev_bank = ClipBank.load([u for u in utts if u.split == cfg.dev_split], cache)
+    labels = labels_of(train_bank.utterances)
+    if len(labels) < 2:
+        raise ConfigError(
+            f"{manifest}: fine-tuning needs at least two labels in {cfg.train_splits}, found {labels}"
+        )
+    label_index = {label: i for i, label in enumerate(labels)}
+    use_ctc = cfg.ctc_weight > 0 and any(u.phonemes for u in train_bank.utterances)
+
+    # -- model: the stage-1 encoder (or a random one) under fresh heads --------------------------
+    model = init_model(cfg, labels, use_ctc).to(d.device)
+    if cfg.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    optimizer = torch.optim.AdamW(
+        model.parameter_groups(cfg.lr, cfg.encoder_lr_scale), lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    for group in optimizer.param_groups:
+        group["scale"] = group["lr"] / cfg.lr  # lr_at gives the head lr; the encoder gets its share
+    start, _ = load_state(out, model=model, optimizer=optimizer)
+    # The quantizer and contrastive projections sit idle in stage 2, hence find_unused_parameters.
+    net: nn.Module = model
+    if d.world_size > 1:
+        net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+
+    # -- loop -------------------------------------------------------------------------------------
+    log = (out / "metrics.jsonl").open("a") if d.master else None
+    max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
+    channel = DEFAULT_CHANNEL if cfg.channel else None
+    bar = tqdm(
+        range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
+    )
+    for step in bar:
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["scale"]
+        rng = step_rng(cfg.seed, step, d.rank)
+        idx = sample_indices(len(train_bank), cfg.batch_size, rng)
+        batch = make_batch(
+            train_bank, idx, rng, label_index=label_index, channel=channel, max_samples=max_samples
+        )
+        model.train()
+        ce, ctc, correct = losses(net, batch, d.device, ctc_weight=cfg.ctc_weight if use_ctc else 0.0)
+        loss = ce + cfg.ctc_weight * ctc if use_ctc else ce
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if step < cfg.freeze_encoder_steps:  # heads first, so random heads do not wreck the encoder
+            for p in model.encoder.parameters():
+                p.grad = None
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+
+        row = {
+            "step": step + 1,
+            "loss": all_mean(loss.item(), d),
+            "ce": all_mean(ce.item(), d),
+            "ctc": all_mean(ctc.item(), d),
+            "accuracy": all_mean(correct, d),
+            "lr": lr,
+            "time": time.time(),
+        }
+        if d.master and cfg.eval_interval and (step + 1) % cfg.eval_interval == 0 and len(dev_bank):
+            row["dev_accuracy"] = dev_accuracy(model, dev_bank, label_index, cfg, d)
+        if log is not None:
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
+        if d.master and ((step + 1) % cfg.checkpoint_interval == 0 or step + 1 == cfg.max_steps):
+            save_state(out, model=model, optimizer=optimizer, step=step + 1, extra={"config": cfg.to_dict()})
+
+    # -- calibration on dev, then export ----------------------------------------------------------
+    path = out / MODEL_FILE
+    if d.master:
+        calibration = calibrate(model, dev_bank, label_index, cfg, d)
+        save_checkpoint(
+            path,
+            model,
+            labels=labels,
+            extra={
+                "stage": "finetune",
+                "config": cfg.to_dict(),
+                "ctc_vocab": list(PHONEMES) if use_ctc else [],
+                **calibration,
+            },
+        )
+        (out / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
+    teardown()
+    return path
+
+
+def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentModel:
+    """Fresh heads over the ``cfg.init`` encoder (its dims win), or over a random ``cfg.preset`` one."""
+    vocab = len(PHONEMES) if use_ctc else None
+    if not cfg.init:
+        return build_model(getattr(model_dims, cfg.preset)(), labels, vocab)
+    loaded = load_checkpoint(cfg.init)
+    model = build_model(loaded.dims, labels, vocab)
+    encoder = loaded.model.encoder if isinstance(loaded.model, IntentModel) else loaded.model
+    model.encoder.load_state_dict(encoder.state_dict())
+    return model
+
+
+def losses(
+    net: nn.Module, batch: Batch, device: torch.device, *, ctc_weight: float
+) -> tuple[Tensor, Tensor, float]:
+    """(intent cross-entropy, phoneme CTC or 0, accuracy) of one batch."""
+    out = net(batch.wave.to(device), batch.lengths.to(device))
+    labels = batch.labels.to(device)
+    ce = F.cross_entropy(out.intent_logits, labels)
+    correct = float((out.intent_logits.argmax(-1) == labels).float().mean())
+    ctc = out.intent_logits.new_zeros(())
+    has = batch.target_lengths > 0
+    if ctc_weight > 0 and out.ctc_log_probs is not None and bool(has.any()):
+        log_probs = out.ctc_log_probs[has.to(device)].transpose(0, 1)  # (F, B', V) as ctc_loss wants
+        ctc = F.ctc_loss(
+            log_probs,
+            batch.targets[has].to(device),
+            out.frame_lengths[has.to(device)],
+            batch.target_lengths[has].to(device),
+            blank=0,
+            zero_infinity=True,  # a clip cropped shorter than its phoneme string gives no gradient
+        )
+    return ce, ctc, correct
+
+
+@torch.no_grad()
+def dev_logits(
+    model: IntentModel, bank: ClipBank, label_index: dict[str, int], cfg: TrainConfig, d: Dist
+) -> tuple[Tensor, Tensor]:
+    """(N, L) logits and (N,) labels of a whole split, through a fixed-seed channel."""
+    model.eval()
+    logits, labels = [], []
+    rng = step_rng(cfg.seed, EVAL_STEP)  # the same channel draws at every evaluation
+    for start in range(0, len(bank), cfg.batch_size):
+        idx = list(range(start, min(start + cfg.batch_size, len(bank))))
+        batch = make_batch(
+            bank,
+            idx,
+            rng,
+            label_index=label_index,
+            channel=DEFAULT_CHANNEL if cfg.channel else None,
+            max_samples=10**9,
+        )
+        logits.append(
+            unwrap(model)(batch.wave.to(d.device), batch.lengths.to(d.device)).intent_logits.float().cpu()
+        )
+        labels.append(batch.labels)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def dev_accuracy(
+    model: IntentModel, bank: ClipBank, label_index: dict[str, int], cfg: TrainConfig, d: Dist
+) -> float:
+    logits, labels = dev_logits(model, bank, label_index, cfg, d)
+    return float((logits.argmax(-1) == labels).float().mean())
+
+
+def calibrate(
+    model: IntentModel, bank: ClipBank, label_index: dict[str, int], cfg: TrainConfig, d: Dist
+) -> dict[str, float]:
+    """Fit the temperature (stored in the head) and the out-of-scope threshold on dev."""
+    if not len(bank):
+        return {"temperature": 1.0, "threshold": 0.0}
+    logits, labels = dev_logits(model, bank, label_index, cfg, d)
+    temperature = fit_temperature(logits, labels)
+    model.intent_head.temperature.fill_(temperature)
+    probs = F.softmax(logits / temperature, dim=-1).numpy()
+    oos = label_index.get(OUT_OF_SCOPE, -1)
+    threshold = choose_threshold(probs, labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION)
+    return {
+        "temperature": float(temperature),
+        "threshold": float(threshold),
+        "dev_accuracy": float(np.mean(probs.argmax(-1) == labels.numpy())),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Stage 2: multi-task fine-tuning.")
+    parser.add_argument("--config", default="training/configs/finetune.yaml")
+    args, overrides = parser.parse_known_args(argv)
+    print(train(load_config(args.config, overrides)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
