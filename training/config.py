@@ -108,7 +108,9 @@ def _build(values: dict[str, tuple[Any, str]]) -> TrainConfig:
             continue
         default = fields[key].default
         if isinstance(default, tuple):
-            value = tuple(value) if isinstance(value, list | tuple) else (value,)
+            if isinstance(value, str):  # --train-splits unlabeled,train
+                value = value.split(",")
+            value = tuple(str(v).strip() for v in value) if isinstance(value, list | tuple) else (value,)
         elif isinstance(default, bool) and not isinstance(value, bool):
             problems.append(f"{where}: {key} must be true or false, got {value!r}")
         elif isinstance(default, int | float) and not isinstance(default, bool):
