@@ -22,6 +22,8 @@ from ivr.log import configure_logging
 COMMAND_MODULES = (
     "ivr.cli.info",
     "ivr.cli.audio",
+    "ivr.cli.train",
+    "ivr.cli.classify",
 )
 
 
