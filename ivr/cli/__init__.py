@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "ivr.cli.audio",
     "ivr.cli.train",
     "ivr.cli.classify",
+    "ivr.cli.flow",
 )
 
 
