@@ -26,7 +26,7 @@ def fit_temperature(logits: Tensor, labels: Tensor, *, steps: int = 100) -> floa
         return loss
 
     optimizer.step(closure)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 def rejected(probs: npt.NDArray[np.floating], threshold: float, oos_index: int) -> npt.NDArray[np.bool_]:

@@ -1,0 +1,41 @@
+"""Temperature scaling and the out-of-scope threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from training.calibrate import choose_threshold, fit_temperature, rejected
+
+
+def test_fit_temperature_recovers_overconfidence():
+    g = torch.Generator().manual_seed(0)
+    true_logits = torch.randn(4000, 5, generator=g) * 2
+    labels = torch.distributions.Categorical(logits=true_logits).sample()
+    assert abs(fit_temperature(true_logits * 3, labels) - 3.0) < 0.3
+    assert abs(fit_temperature(true_logits, labels) - 1.0) < 0.1
+
+
+def test_threshold_respects_the_false_rejection_budget():
+    rng = np.random.default_rng(0)
+    oos = 2
+    inscope = rng.uniform(0.5, 1.0, 200)
+    outscope = rng.uniform(0.34, 0.6, 100)  # overlaps the in-scope confidences above 0.5
+    probs = np.zeros((300, 3))
+    probs[:200, 0] = inscope
+    probs[:200, 1] = 1 - inscope
+    probs[200:, 1] = outscope
+    probs[200:, 0] = (1 - outscope) / 2
+    probs[200:, 2] = (1 - outscope) / 2
+    labels = np.array([0] * 200 + [oos] * 100)
+    t = choose_threshold(probs, labels, oos, max_false_rejection=0.05)
+    rej = rejected(probs, t, oos)
+    assert rej[:200].mean() <= 0.05
+    assert rej[200:].mean() > 0.5
+    looser = choose_threshold(probs, labels, oos, max_false_rejection=0.2)
+    assert looser >= t and rejected(probs, looser, oos)[200:].mean() >= rej[200:].mean()
+
+
+def test_no_out_of_scope_examples_means_no_threshold():
+    probs = np.array([[0.6, 0.4], [0.3, 0.7]])
+    assert choose_threshold(probs, np.array([0, 1]), -1, max_false_rejection=0.05) == 0.0

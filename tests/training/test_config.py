@@ -1,0 +1,47 @@
+"""TrainConfig loading and the learning-rate schedule."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ivr.errors import ConfigError
+from training.config import TrainConfig, load_config, lr_at
+
+
+def test_lr_warms_up_then_decays_to_min():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx(5.5e-4)
+    assert lr_at(110, cfg) == pytest.approx(1e-4)
+    assert lr_at(500, cfg) == pytest.approx(1e-4)
+    lrs = [lr_at(s, cfg) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(lrs))
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("max_steps: 50\ntrain_splits: [unlabeled, train]\nlr: 1\nchannel: false\n")
+    cfg = load_config(path, ["--max_steps=7", "batch-size=3", "--train_splits=a,b", "labels_per_intent=5"])
+    assert (cfg.max_steps, cfg.batch_size, cfg.lr, cfg.channel) == (7, 3, 1.0, False)
+    assert cfg.train_splits == ("a", "b") and cfg.labels_per_intent == 5
+
+
+def test_all_problems_reported_with_where_they_came_from(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("max_stepz: 5\nbatch_size: many\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["--channel=maybe"])
+    msg = str(err.value)
+    assert f"{path}: unknown option 'max_stepz'" in msg
+    assert f"{path}: batch_size must be a number" in msg
+    assert "command line: channel must be true or false" in msg
+
+
+def test_inconsistent_values_are_rejected():
+    with pytest.raises(ConfigError, match="min_lr"):
+        TrainConfig(lr=1e-4, min_lr=1e-3)
+    with pytest.raises(ConfigError, match="must look like --key=value"):
+        load_config(None, ["--max_steps"])

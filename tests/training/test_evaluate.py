@@ -1,0 +1,59 @@
+"""Evaluation metrics on hand-made predictions, and a full report on the smoke corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ivr.intents import OUT_OF_SCOPE
+from ivr.model.checkpoint import save_checkpoint
+from ivr.model.dims import tiny_8k
+from ivr.model.model import build_model
+from training.evaluate import evaluate, expected_calibration_error, score
+
+LABELS = ["a", "b", OUT_OF_SCOPE]
+
+
+def one_hot(rows: list[int], conf: float = 0.9) -> np.ndarray:
+    p = np.full((len(rows), 3), (1 - conf) / 2)
+    p[np.arange(len(rows)), rows] = conf
+    return p
+
+
+def test_score_counts_rejections_and_confusions():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    probs = one_hot([0, 1, 1, 2, 2, 0])
+    probs[5] = [0.4, 0.35, 0.25]  # out-of-scope, low confidence: the threshold catches it
+    m = score(probs, truth, LABELS, threshold=0.5)
+    assert m.n == 6
+    assert m.inscope_accuracy == pytest.approx(2 / 4)
+    assert m.false_rejection == pytest.approx(1 / 4)
+    assert m.oos_rejection == pytest.approx(1.0)
+    assert m.per_intent["a"] == {"precision": 1.0, "recall": 0.5, "support": 2}
+    assert m.per_intent["b"]["precision"] == pytest.approx(0.5)
+    assert m.macro_f1 == pytest.approx((2 / 3 + 0.5) / 2)
+    class_only = score(probs, truth, LABELS, threshold=0.0)
+    assert class_only.oos_rejection == pytest.approx(0.5)
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy():
+    truth = np.array([0] * 9 + [1])
+    assert expected_calibration_error(one_hot([0] * 10, conf=0.9), truth) == pytest.approx(0.0, abs=1e-9)
+    assert expected_calibration_error(one_hot([1] * 10, conf=0.9), truth) == pytest.approx(0.8)
+
+
+def test_report_and_plots_on_the_smoke_corpus(tiny_corpus: Path, tmp_path: Path):
+    labels = ("check_balance", OUT_OF_SCOPE, "report_lost_card")
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(ckpt, build_model(tiny_8k(), labels), labels=labels, extra={"threshold": 0.3})
+    report = evaluate(ckpt, tiny_corpus, ["dev"], tmp_path / "eval")
+    dev = report["splits"]["dev"]
+    assert dev["with_threshold"]["n"] == 6
+    assert 0 <= dev["with_threshold"]["inscope_accuracy"] <= 1
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["threshold"] == 0.3
+    for name in ("confusion-dev.png", "reliability-dev.png"):
+        assert (tmp_path / "eval" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| dev | with_threshold | 6 |" in (tmp_path / "eval" / "report.md").read_text()
