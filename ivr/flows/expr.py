@@ -366,7 +366,7 @@ def evaluate(tree: Expr, scope: Scope) -> Any:
         case Unary(op="not", operand=operand):
             return not truthy(evaluate(operand, scope))
         case Unary(op="-", operand=operand):
-            value = evaluate(operand, scope)
+            value = _loose(evaluate(operand, scope))
             return -value if _is_number(value) else None
         case Binary(op="and", left=left, right=right):
             return truthy(evaluate(left, scope)) and truthy(evaluate(right, scope))
@@ -385,10 +385,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _binary(op: str, a: Any, b: Any) -> Any:
-    if op == "==":
-        return _loose(a) == _loose(b)
-    if op == "!=":
-        return _loose(a) != _loose(b)
+    if op in ("==", "!="):
+        # Text against text compares exactly (PIN '0012' is not '12'); mixed types compare as numbers.
+        same = a == b if isinstance(a, str) and isinstance(b, str) else _loose(a) == _loose(b)
+        return same if op == "==" else not same
     if op in ("in", "not in"):
         if isinstance(b, str):
             found = isinstance(a, str) and a in b
@@ -398,8 +398,9 @@ def _binary(op: str, a: Any, b: Any) -> Any:
             found = False
         return found if op == "in" else not found
     if op in ("+", "-"):
-        if _is_number(a) and _is_number(b):
-            return a + b if op == "+" else a - b
+        x, y = _loose(a), _loose(b)
+        if _is_number(x) and _is_number(y):
+            return x + y if op == "+" else x - y
         if op == "+" and isinstance(a, str) and isinstance(b, str):
             return a + b
         return None
@@ -412,9 +413,9 @@ def _binary(op: str, a: Any, b: Any) -> Any:
 
 def _loose(value: Any) -> Any:
     """DTMF input is text: let ``digits == 3`` and ``balance > 10`` work on '3' and '10.5'."""
-    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
-        return float(value)
-    if _is_number(value):
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d+", value):
         return float(value)
     return value
 
