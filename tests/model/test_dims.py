@@ -1,7 +1,7 @@
 import pytest
 
-from ivr.model import EncoderDims, HeadDims, Wav2Vec2Encoder, base, build_model, tiny_8k
 from ivr.intents import DEFAULT_INTENTS
+from ivr.model import EncoderDims, HeadDims, Wav2Vec2Encoder, base, build_model, tiny_8k
 
 
 def count(module):

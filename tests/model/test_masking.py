@@ -9,7 +9,7 @@ from ivr.model import span_mask
 def runs(row):
     """Lengths of maximal runs of True."""
     out, current = [], 0
-    for value in row.tolist() + [False]:
+    for value in [*row.tolist(), False]:
         if value:
             current += 1
         elif current:
