@@ -36,9 +36,14 @@ _NUMPY_GLOBALS: list[tuple[Any, str]] = [
     ),
 ]
 
-ALLOWED_GLOBALS: list[Any] = [argparse.Namespace, *_NUMPY_GLOBALS]
+# a numpy dtype unpickles by building an instance of its class in numpy.dtypes (Float64DType, ...)
+_NUMPY_DTYPES = [getattr(np.dtypes, name) for name in np.dtypes.__all__]
 
-_GLOBAL_NAME = re.compile(r"GLOBAL ([\w.]+)")
+ALLOWED_GLOBALS: list[Any] = [argparse.Namespace, *_NUMPY_GLOBALS, *_NUMPY_DTYPES]
+
+# how torch's weights-only unpickler names what it refused: a global it will not import, or a
+# class it will not build
+_REFUSED_NAME = re.compile(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>")
 
 
 def load_pickled(path: Path) -> Any:
@@ -70,13 +75,15 @@ def _refuse_torchscript(path: Path) -> None:
 
 
 def _describe_refusal(message: str) -> str:
-    found = _GLOBAL_NAME.search(message)
+    found = _REFUSED_NAME.search(message)
     if found:
         return (
-            f"refused to unpickle the global {found.group(1)!r}: only tensors, plain containers, "
+            f"refused to unpickle the global {found.group(1) or found.group(2)!r}: only tensors, "
+            "plain containers, "
             "argparse.Namespace and numpy scalars are allowed in an imported checkpoint"
         )
-    return f"not a readable torch checkpoint ({_first_line_text(message)})"
+    detail = message.split("WeightsUnpickler error:")[-1] if "WeightsUnpickler" in message else message
+    return f"not a readable torch checkpoint ({_first_line_text(detail)})"
 
 
 def _first_line(exc: BaseException) -> str:
