@@ -196,7 +196,8 @@ def to_dot(flow: Flow) -> str:
 
 
 def _mm_label(text: str) -> str:
-    return re.sub(r'["|<>{}\[\]()#;]', " ", text).strip()
+    """Mermaid labels cannot hold quotes or brackets: drop quotes, blank the rest."""
+    return re.sub(r"[|<>{}\[\]()#;]", " ", text.replace('"', "")).strip()
 
 
 def to_mermaid(flow: Flow) -> str:

@@ -225,6 +225,17 @@ def coverage(flow: Flow, states: Sequence[CallState]) -> Coverage:
     return Coverage(tuple(flow.nodes), frozenset(nodes_hit), all_edges, frozenset(edges_hit))
 
 
-def run_files(flow: Flow, files: Sequence[str | Path]) -> tuple[list[TestResult], Coverage]:
-    results = [run_case(flow, case, where) for file in files for where, case in load_tests(file)]
+def expand_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to their *.yaml files."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        out += sorted([*path.glob("*.yaml"), *path.glob("*.yml")]) if path.is_dir() else [path]
+    return out
+
+
+def run_files(flow: Flow, paths: Sequence[str | Path]) -> tuple[list[TestResult], Coverage]:
+    results = [
+        run_case(flow, case, where) for file in expand_files(paths) for where, case in load_tests(file)
+    ]
     return results, coverage(flow, [r.state for r in results])
