@@ -94,11 +94,12 @@ def make_batch(
 ) -> Batch:
     """Clips ``indices`` through the channel (``None``: clean), cropped to ``max_samples``, padded."""
     babble = [bank.clips[int(i)] for i in rng.integers(len(bank), size=8)] if channel else []
-    waves = []
+    waves, cropped = [], []
     for i in indices:
         clip = bank.clips[i]
         wave = apply_channel(clip, SAMPLE_RATE_HZ, rng, channel, babble) if channel else clip
-        if len(wave) > max_samples:  # random crop keeps batches bounded; labels are utterance-level
+        cropped.append(len(wave) > max_samples)
+        if cropped[-1]:  # a random crop keeps batches bounded; the intent label still holds, mostly
             start = int(rng.integers(len(wave) - max_samples + 1))
             wave = wave[start : start + max_samples]
         waves.append(wave)
@@ -108,7 +109,8 @@ def make_batch(
         wave_t[row, : len(w)] = torch.from_numpy(np.ascontiguousarray(w))
     utts = [bank.utterances[i] for i in indices]
     labels = torch.tensor([label_index.get(u.label, -1) if u.label else -1 for u in utts], dtype=torch.int64)
-    ids = [phoneme_ids(u.phonemes) for u in utts]
+    # A cropped clip no longer says its whole sentence: no CTC target for it.
+    ids = [[] if cut else phoneme_ids(u.phonemes) for u, cut in zip(utts, cropped, strict=True)]
     target_lengths = torch.tensor([len(t) for t in ids], dtype=torch.int64)
     targets = torch.zeros(len(ids), max(1, int(target_lengths.max())), dtype=torch.int64)
     for row, t in enumerate(ids):

@@ -40,7 +40,7 @@ class Utterance:
 
     def to_json(self, root: Path) -> str:
         row = asdict(self)
-        audio = self.audio
+        audio = self.audio.resolve()
         row["audio"] = str(audio.relative_to(root) if audio.is_relative_to(root) else audio)
         return json.dumps(row, ensure_ascii=False)
 

@@ -96,3 +96,14 @@ def test_cli_reports_a_bad_manifest_in_one_error(tmp_path, capsys):
     assert code == 1
     assert f"{manifest}:2: audio file not found" in err
     assert "Traceback" not in err
+
+
+def test_paths_relative_to_the_working_directory_are_rebased(tmp_path, wavs, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    manifest = Path("out") / "m.jsonl"
+    write_manifest(manifest, [Utterance(Path("audio/call0.wav"), "a")])
+    assert (
+        '"audio": "../audio/call0.wav"' in manifest.read_text()
+        or '"audio": "' + str(wavs[0].resolve()) in manifest.read_text()
+    )
+    assert read_manifest(manifest)[0].audio == wavs[0].resolve()
