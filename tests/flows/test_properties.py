@@ -44,12 +44,12 @@ def run(seq: list[Event], fire_real_timers: list[bool]) -> None:
     for event, real in zip(seq, fire_real_timers, strict=True):
         if isinstance(event, TimerFired) and real and state.timers:
             event = TimerFired(sorted(state.timers)[0])  # a timer that is really running
-        state, actions = step(FLOW, state, event)
+        state, _ = step(FLOW, state, event)
         assert pending(state), f"live call waits on nothing after {event}: {state.phase} at {state.node}"
         if state.ended:
             assert not state.timers and not state.recognizing
     if not state.ended:
-        state, actions = step(FLOW, state, Hangup())
+        state, _ = step(FLOW, state, Hangup())
         assert state.ended and state.outcome == "caller-hangup" and not state.timers
 
 
@@ -66,7 +66,7 @@ def test_replaying_an_event_log_gives_the_same_call(pairs: list[tuple[Event, boo
         state = new_call("r", FLOW)
         log: list[object] = []
         for event, _ in [(CallStarted(now=OPEN), True), *pairs]:
-            state, actions = step(FLOW, state, event)
+            state, _ = step(FLOW, state, event)
             log += actions
         return state, log
 
