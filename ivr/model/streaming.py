@@ -100,23 +100,38 @@ def infer(
     full = pending_count // C  # (B,)
     steps = full + (final_rows & (pending_count > full * C)).long()  # (B,)
     emitted = torch.where(final_rows, pending_count, full * C)  # (B,)
-    num_steps = int(steps.max()) if B else 0
-    pending = _fit(pending, max(pending.shape[1], num_steps * C))  # room for a last partial chunk
-    frames = pending.new_zeros(B, int(emitted.max()) if B else 0, D)  # (B, F, D)
-    cache = state.cache
-    for s in range(num_steps):
-        rows = (steps > s).nonzero().squeeze(1)  # calls with a chunk at this step
-        count = (pending_count[rows] - s * C).clamp_max(C)  # (b,)
-        y, sub = encoder.context.step(pending[rows, s * C : (s + 1) * C], count, _select_cache(cache, rows))
-        width = min(C, frames.shape[1] - s * C)
-        frames[rows, s * C : s * C + width] = y[:, :width]
-        cache = _scatter_cache(cache, rows, sub)
+    frames, cache = _run_chunks(encoder, pending, pending_count, steps, emitted, state.cache)  # (B, F, D)
     frames = frames * lengths_to_mask(emitted, frames.shape[1])[..., None]
     pending, pending_count = _drop(pending, pending_count, emitted)
     new_state = EncoderState(
         samples, sample_count, pending, pending_count, cache, state.frames_done + emitted
     )
     return frames, emitted, new_state
+
+
+def _run_chunks(
+    encoder: Wav2Vec2Encoder,
+    pending: Tensor,
+    pending_count: Tensor,
+    steps: Tensor,
+    emitted: Tensor,
+    cache: ContextCache,
+) -> tuple[Tensor, ContextCache]:
+    """Step s runs chunk s of every call that has one; calls with fewer chunks sit that step out."""
+    B, D, C = pending.shape[0], pending.shape[2], encoder.dims.chunk_frames
+    num_steps = int(steps.max()) if B else 0
+    pending = _fit(pending, max(pending.shape[1], num_steps * C))  # room for a last partial chunk
+    frames = pending.new_zeros(B, int(emitted.max()) if B else 0, D)  # (B, F, D)
+    for s in range(num_steps):
+        rows = (steps > s).nonzero().squeeze(1)  # (b,) calls with a chunk at this step
+        everyone = len(rows) == B  # the usual case: skip gathering and scattering the cache
+        sub = cache if everyone else _select_cache(cache, rows)
+        count = (pending_count[rows] - s * C).clamp_max(C)  # (b,)
+        y, sub = encoder.context.step(pending[rows, s * C : (s + 1) * C], count, sub)  # (b, C, D)
+        width = min(C, frames.shape[1] - s * C)
+        frames[rows, s * C : s * C + width] = y[:, :width]
+        cache = sub if everyone else _scatter_cache(cache, rows, sub)
+    return frames, cache
 
 
 def stack_states(states: Sequence[EncoderState]) -> EncoderState:
