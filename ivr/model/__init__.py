@@ -14,8 +14,8 @@ Notes for code built against the contract:
   ``context.pos_conv.conv.parametrizations.weight.original0`` / ``original1``.
 - ``Wav2Vec2Encoder.forward`` applies ``dims.normalize_waveform`` itself (masked to valid samples), and its
   group norm ignores padding, so a padded utterance gives the frames it gives alone in both variants.
-- ``EncoderOutput.hidden_states`` holds the input of every layer, then the final output (after the
-  closing LayerNorm for pre-LN models).
+- ``EncoderOutput.hidden_states`` holds the input of layer 0, then each layer's output, as transformers'
+  do; for pre-LN models ``frames`` is the last of them after the closing LayerNorm.
 - ``streaming.infer`` emits frames in whole chunks (``chunk_frames``); ``final=True`` flushes the last
   partial chunk. States stack and split with ``stack_states`` / ``split_states`` / ``select_state``.
 - Checkpoints hold an ``IntentModel`` or a bare ``Wav2Vec2Encoder`` (pretraining).

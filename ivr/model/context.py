@@ -145,7 +145,7 @@ class TransformerEncoder(nn.Module):
         self.layers = nn.ModuleList(TransformerLayer(dims) for _ in range(dims.num_layers))
 
     def forward(self, x: Tensor, valid: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """x (B, F, D), valid (B, F) -> (frames (B, F, D), inputs of each layer + the output)."""
+        """x (B, F, D), valid (B, F) -> (frames (B, F, D), (input of layer 0, output of each layer))."""
         d = self.dims
         x = x * valid[..., None].to(x.dtype)  # zero padding: the conv then sees what a lone utterance would
         x = x + self.pos_conv(x)  # (B, F, D)
@@ -153,15 +153,13 @@ class TransformerEncoder(nn.Module):
             x = self.layer_norm(x)
         x = self.dropout(x)
         mask = attention_mask(valid, d.attention, d.chunk_frames, d.left_chunks)  # (B, F, F)
-        hidden = []
+        hidden = [x]
         for layer in self.layers:
+            if not (self.training and d.layer_drop > 0 and float(torch.rand(())) < d.layer_drop):
+                x, _, _ = layer(x, mask)
             hidden.append(x)
-            if self.training and d.layer_drop > 0 and float(torch.rand(())) < d.layer_drop:
-                continue
-            x, _, _ = layer(x, mask)
         if d.layer_norm_first:
             x = self.layer_norm(x)
-        hidden.append(x)
         return x, tuple(hidden)
 
     def step(self, x: Tensor, valid_count: Tensor, cache: ContextCache) -> tuple[Tensor, ContextCache]:

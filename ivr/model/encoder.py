@@ -27,7 +27,7 @@ class EncoderOutput:
     features: Tensor  # (B, F, C) layer-normed conv features: the quantizer's input
     feature_penalty: Tensor  # () mean square of the raw conv features over valid frames
     mask: Tensor | None  # (B, F) bool: frames replaced by the mask embedding, when masking was asked for
-    hidden_states: tuple[Tensor, ...]  # input of each transformer layer, then the output (num_layers + 1)
+    hidden_states: tuple[Tensor, ...]  # input of layer 0, then each layer's output (as transformers)
 
 
 class Wav2Vec2Encoder(nn.Module):

@@ -99,3 +99,15 @@ def test_masking_replaces_frames_with_the_mask_embedding():
 def test_bad_input_names_expected_and_found(wave, lengths, message):
     with pytest.raises(ValueError, match=message):
         encoder(small_dims())(wave, lengths)
+
+
+@pytest.mark.parametrize("dims", VARIANTS.values(), ids=VARIANTS.keys())
+def test_hidden_states_are_layer_input_then_each_layer_output(dims):
+    enc = encoder(dims)
+    with torch.no_grad():
+        out = enc(random_wave(1, 900), torch.tensor([900]))
+        last = out.hidden_states[-1]
+        if dims.layer_norm_first:
+            last = enc.context.layer_norm(last)
+    assert len(out.hidden_states) == dims.num_layers + 1
+    torch.testing.assert_close(last, out.frames)
