@@ -37,9 +37,12 @@ class IntentModel(nn.Module):
     def labels(self) -> tuple[str, ...]:
         return self.intent_head.labels
 
-    def forward(self, wave: Tensor, lengths: Tensor) -> ModelOutput:
-        """wave (B, T) float32 at dims.sample_rate_hz, lengths (B,) int64 valid samples."""
-        out = self.encoder(wave, lengths)
+    def forward(self, wave: Tensor, lengths: Tensor, mask: bool = False) -> ModelOutput:
+        """wave (B, T) float32 at dims.sample_rate_hz, lengths (B,) int64 valid samples.
+
+        ``mask``: span-mask the features as in pretraining, a regulariser the paper also fine-tunes with.
+        """
+        out = self.encoder(wave, lengths, mask=mask)
         logits = self.intent_head(out.frames, out.frame_lengths)  # (B, L)
         ctc = self.ctc_head(out.frames) if self.ctc_head is not None else None  # (B, F, V)
         return ModelOutput(logits, ctc, out.frame_lengths)

@@ -65,7 +65,7 @@ def infer(
     *,
     final: bool | Tensor = False,
 ) -> tuple[Tensor, Tensor, EncoderState]:
-    """Advance each call by its new samples.
+    """Advance each call by its new samples (the encoder should be in eval mode: dropout is not streamed).
 
     Args:
         chunk: (B, S) float32 new samples per call, right-padded; S may be 0.

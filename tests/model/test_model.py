@@ -91,3 +91,12 @@ def test_intent_loss_falls_on_a_batch_it_overfits():
     assert losses[-1] < 0.2 < losses[0], losses
     model.eval()
     assert torch.equal(model(wave, lengths).intent_logits.argmax(-1), labels)
+
+
+def test_fine_tuning_can_mask_features():
+    torch.manual_seed(0)
+    model = build_model(small_dims(), LABELS).eval()
+    wave, lengths = random_wave(2, 1600), torch.tensor([1600, 1200])
+    plain = model(wave, lengths).intent_logits
+    assert torch.equal(plain, model(wave, lengths).intent_logits)
+    assert not torch.allclose(plain, model(wave, lengths, mask=True).intent_logits)
