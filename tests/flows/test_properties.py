@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ivr.flows.driver import Driver
 from ivr.flows.engine import new_call, pending, step
 from ivr.flows.events import (
     CallStarted,
@@ -32,7 +35,7 @@ events = st.one_of(
     st.builds(lambda k: IntentResult(tuple(k)), st.lists(st.tuples(intents, confidence), max_size=3)),
     st.builds(DtmfDigit, st.sampled_from(list("0123456789*#"))),
     st.builds(WebhookResult, st.booleans(), st.integers(0, 599), st.just({"verified": True, "balance": 3})),
-    st.just(Hangup()),
+    st.integers(0, 40).map(lambda i: Hangup() if i == 0 else PromptFinished()),  # hang-ups are rare
     st.just(CallStarted(now=OPEN)),
     st.sampled_from(["no_input", "inter_digit", "speech", "webhook"]).map(lambda k: TimerFired(f"{k}#?")),
 )
@@ -66,8 +69,45 @@ def test_replaying_an_event_log_gives_the_same_call(pairs: list[tuple[Event, boo
         state = new_call("r", FLOW)
         log: list[object] = []
         for event, _ in [(CallStarted(now=OPEN), True), *pairs]:
-            state, _ = step(FLOW, state, event)
+            state, actions = step(FLOW, state, event)
             log += actions
         return state, log
 
     assert replay() == replay()
+
+
+turns = st.one_of(
+    st.tuples(st.just("keys"), st.text(alphabet="0123456789*#", min_size=1, max_size=9)),
+    st.tuples(st.just("keys"), st.sampled_from(["12345678#", "1234", "1", "2", "0"])),  # well-formed entries
+    st.tuples(st.just("say"), st.lists(st.tuples(intents, confidence), min_size=1, max_size=2)),
+    st.tuples(st.just("silence"), st.none()),
+    st.tuples(
+        st.just("webhook"), st.fixed_dictionaries({"verified": st.booleans(), "balance": st.integers(0, 99)})
+    ),
+    st.tuples(st.just("fail"), st.none()),
+)
+start_times = st.integers(0, 7 * 24 * 60 - 1).map(lambda m: OPEN + timedelta(minutes=m))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start_times, st.lists(turns, min_size=5, max_size=40))
+def test_plausible_callers_reach_deep_nodes_safely(now: datetime, script: list[tuple[str, object]]) -> None:
+    """Whole caller turns (prompts finish at once) reach the sub-flow and webhooks, not just the menu."""
+    d = Driver(FLOW, call_id="caller")
+    d.start(now, ani="+15551234567")
+    for kind, value in script:
+        if d.state.ended:
+            break
+        if kind == "keys":
+            d.keys(str(value))
+        elif kind == "say":
+            d.say(value)  # type: ignore[arg-type]
+        elif kind == "silence":
+            d.silence()
+        elif kind == "webhook":
+            d.webhook(True, 200, value)  # type: ignore[arg-type]
+        else:
+            d.webhook(False, 503)
+        assert pending(d.state), f"stranded at {d.state.node} ({d.state.phase})"
+        assert d.state.phase in ("listen", "confirm", "webhook", "ended")
+    assert len(d.state.trace) < 2000

@@ -58,11 +58,19 @@ def test_simulate_with_piped_stdin() -> None:
     assert "Traceback" not in out + done.stderr
 
 
-def test_simulate_rejects_an_invalid_flow(tmp_path: Path) -> None:
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from ivr.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_rejects_an_invalid_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE.replace("goto: bye}", "goto: nowhere}"))
-    done = _ivr("flow", "simulate", str(bad), stdin="")
-    assert done.returncode == 1 and "unknown-target" in done.stderr and "Traceback" not in done.stderr
+    code, _, err = _main(capsys, "flow", "simulate", str(bad))
+    assert code == 1 and "unknown-target: no node named 'nowhere'" in err and "Traceback" not in err
 
 
 def test_default_flow_conversations_pass_with_coverage() -> None:
@@ -85,16 +93,18 @@ def test_default_flow_uses_every_default_intent() -> None:
     assert set("0123456789") <= keys
 
 
-def test_cli_test_runner_fails_on_a_wrong_expectation(tmp_path: Path) -> None:
-    ok = _ivr("flow", "test", str(DEFAULT_FLOW), "flows/tests")
-    assert ok.returncode == 0 and "node coverage" in ok.stdout and "0 failed" in ok.stdout
+def test_cli_test_runner_fails_on_a_wrong_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _main(capsys, "flow", "test", str(DEFAULT_FLOW), str(ROOT / "flows" / "tests"))
+    assert code == 0 and "node coverage" in out and " 0 failed" in out
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(
         "tests:\n  - name: wrong\n    turns:\n      - keys: '4'\n    end: {outcome: 'transfer:queue:sales'}\n"
     )
-    failed = _ivr("flow", "test", str(DEFAULT_FLOW), str(wrong))
-    assert failed.returncode == 1
-    assert "expected outcome 'transfer:queue:sales', got 'transfer:queue:tech_support'" in failed.stdout
+    code, out, _ = _main(capsys, "flow", "test", str(DEFAULT_FLOW), str(wrong))
+    assert code == 1
+    assert "expected outcome 'transfer:queue:sales', got 'transfer:queue:tech_support'" in out
 
 
 def test_mermaid_graph_lists_every_node_and_labelled_edge(tmp_path: Path) -> None:
@@ -119,16 +129,17 @@ def test_mermaid_graph_lists_every_node_and_labelled_edge(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
-def test_svg_graph_via_cli(tmp_path: Path) -> None:
+def test_svg_graph_via_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "flow.svg"
-    done = _ivr("flow", "graph", str(DEFAULT_FLOW), "-o", str(out))
-    assert done.returncode == 0, done.stderr
+    code, _, err = _main(capsys, "flow", "graph", str(DEFAULT_FLOW), "-o", str(out))
+    assert code == 0, err
     root = ET.parse(out).getroot()
     assert root.tag.endswith("svg")
     texts = {t.text for t in root.iter() if t.tag.endswith("text")}
     assert {"main_menu", "billing_menu", "ask_account"} <= texts
     assert '"make_payment" / key 2' in texts
-    assert _ivr("flow", "graph", str(DEFAULT_FLOW), "-o", str(tmp_path / "x.gif")).returncode == 1
+    code, _, err = _main(capsys, "flow", "graph", str(DEFAULT_FLOW), "-o", str(tmp_path / "x.gif"))
+    assert code == 1 and "unknown picture format '.gif'" in err
 
 
 def test_words_and_intent_parsing() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from ivr.errors import FlowError
 from ivr.flows.issues import CODES
 from ivr.flows.validate import labels_from_model, validate_file
 
-from .conftest import DEFAULT_FLOW, ROOT
+from .conftest import DEFAULT_FLOW
 from .helpers import pos_of, report
 
 BASE = """\
@@ -201,30 +199,33 @@ def test_default_flow_is_valid() -> None:
     assert r.ok and not r.issues, [str(i) for i in r.issues]
 
 
-def _ivr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ivr", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+def _ivr(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from ivr.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_validate_exit_status(tmp_path: Path) -> None:
+def test_cli_validate_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     text = edit("goto: bye}", "goto: byee}") + "  orphan: {type: hangup}\n"
     bad.write_text(text)
-    done = _ivr("flow", "validate", str(bad), str(DEFAULT_FLOW))
-    assert done.returncode == 1
-    lines = [line for line in done.stdout.splitlines() if not line.startswith("    hint")]
+    code, out, err = _ivr(capsys, "flow", "validate", str(bad), str(DEFAULT_FLOW))
+    assert code == 1 and "FAILED: 2 file(s), 3 error(s)" in err
+    lines = [line for line in out.splitlines() if not line.startswith("    hint")]
     (l1, c1), (l2, c2), (l3, c3) = pos_of(text, "byee"), pos_of(text, "bye:"), pos_of(text, "orphan")
     assert lines == [
         f"{bad}:{l1}:{c1}: unknown-target: no node named 'byee'",
         f"{bad}:{l2}:{c2}: unreachable-node: nothing leads to node 'bye'",
         f"{bad}:{l3}:{c3}: unreachable-node: nothing leads to node 'orphan'",
     ]
-    assert "hint: did you mean 'bye'?" in done.stdout
+    assert "hint: did you mean 'bye'?" in out
     model = tmp_path / "m.safetensors"
     _safetensors(model, {"labels": json.dumps(["check_balance"])})
     good = tmp_path / "good.yaml"
     good.write_text(BASE)
-    assert _ivr("flow", "validate", str(good), "--model", str(model)).returncode == 0
-    assert _ivr("flow", "validate", str(good), "--labels", "deny").returncode == 1
-    assert _ivr("flow", "validate", str(tmp_path / "missing.yaml")).returncode == 1
+    assert _ivr(capsys, "flow", "validate", str(good), "--model", str(model))[0] == 0
+    assert _ivr(capsys, "flow", "validate", str(good), "--labels", "deny")[0] == 1
+    code, _, err = _ivr(capsys, "flow", "validate", str(tmp_path / "missing.yaml"))
+    assert code == 1 and err.strip().endswith("missing.yaml: no such file")
