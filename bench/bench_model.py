@@ -67,6 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="offline clip length (s)")
     parser.add_argument("--stream-seconds", type=float, default=10.0, help="audio streamed per run (s)")
     parser.add_argument("--stream-batch", type=int, default=32, help="calls stacked in one streaming state")
+    parser.add_argument("--batch-seconds", type=float, default=4.0, help="audio per call, batched stream (s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (median kept)")
     parser.add_argument("--no-transformers", action="store_true", help="skip the transformers comparison")
     parser.add_argument("--quick", action="store_true", help="2 s clips, 1 repeat, 1 thread")

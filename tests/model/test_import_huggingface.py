@@ -286,3 +286,28 @@ def test_unsupported_options_are_refused(tmp_path: Path):
     (directory / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"hidden_act 'relu'.*add_adapter"):
         import_huggingface(directory)
+
+
+def test_convert_to_our_checkpoint_and_build_an_intent_model(tmp_path: Path, capsys):
+    from ivr.model import IntentHead, IntentModel, load_checkpoint
+    from ivr.model.importers.__main__ import main
+
+    hf = build_hf("layer", seed=12)
+    hf.save_pretrained(tmp_path / "hf")
+    out = tmp_path / "imported.safetensors"
+
+    assert main([str(tmp_path / "hf"), str(out)]) == 0
+    assert "3 layers x 32" in capsys.readouterr().out
+    loaded = load_checkpoint(out)
+    assert loaded.extra["absent"] == []
+    # our checkpoint keeps the importer's dims; normalize_waveform defaulted to the feature extractor's True
+    assert loaded.dims.normalize_waveform is True
+
+    model = IntentModel(loaded.model, IntentHead(loaded.dims.embed_dim, ["billing", "agent"])).eval()
+    wave = random_wave(2, 4000, seed=13)
+    logits = model(wave, torch.tensor([4000, 3000])).intent_logits
+    assert logits.shape == (2, 2)
+    assert bool(torch.isfinite(logits).all())
+
+    assert main([str(tmp_path / "missing"), str(tmp_path / "x.safetensors")]) == 1
+    assert "missing" in capsys.readouterr().err
