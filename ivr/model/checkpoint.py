@@ -67,8 +67,11 @@ def save_checkpoint(
         raise ValueError(f"checkpoint extra must be JSON-serialisable: {exc}") from exc
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata={METADATA_KEY: text})
-    tmp.replace(path)
+    try:
+        save_file(tensors, tmp, metadata={METADATA_KEY: text})
+        tmp.replace(path)  # readers never see a half-written checkpoint
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:

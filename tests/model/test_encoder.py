@@ -111,3 +111,18 @@ def test_hidden_states_are_layer_input_then_each_layer_output(dims):
             last = enc.context.layer_norm(last)
     assert len(out.hidden_states) == dims.num_layers + 1
     torch.testing.assert_close(last, out.frames)
+
+
+def test_feature_penalty_ignores_padding():
+    enc = encoder(small_dims())
+    wave, other = random_wave(1, 900), random_wave(1, 1400, seed=3)
+    padded = torch.cat([wave, torch.full((1, 500), 3.0)], dim=1)
+    with torch.no_grad():
+        alone = enc(wave, torch.tensor([900]))
+        second = enc(other, torch.tensor([1400]))
+        batch = enc(torch.cat([padded, other]), torch.tensor([900, 1400]))
+    n1, n2 = int(alone.frame_lengths[0]), int(second.frame_lengths[0])
+    expected = (n1 * alone.feature_penalty + n2 * second.feature_penalty) / (
+        n1 + n2
+    )  # mean over valid frames
+    torch.testing.assert_close(batch.feature_penalty, expected)
