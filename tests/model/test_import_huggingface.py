@@ -311,3 +311,12 @@ def test_convert_to_our_checkpoint_and_build_an_intent_model(tmp_path: Path, cap
 
     assert main([str(tmp_path / "missing"), str(tmp_path / "x.safetensors")]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+def test_config_without_a_required_field(tmp_path: Path):
+    directory = _saved(tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    del config["hidden_size"]
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"config\.json: missing field 'hidden_size'"):
+        import_huggingface(directory)

@@ -51,7 +51,9 @@ def import_huggingface(
     preprocessor = _read_json(preprocessor_path) if preprocessor_path.is_file() else None
     try:
         dims = dims_from_config(config, preprocessor, normalize_waveform=normalize_waveform)
-    except (CheckpointError, ValueError, KeyError, TypeError) as exc:
+    except KeyError as exc:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: missing field {exc}") from None
+    except (CheckpointError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{directory / CONFIG_FILE}: {exc}") from None
     weights_path, tensors = _read_weights(directory)
     tensors = {k: v for k, v in tensors.items() if not k.startswith(tuple(ignore_prefixes))}

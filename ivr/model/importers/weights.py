@@ -79,7 +79,8 @@ def load_weights(
     if unmapped:
         raise CheckpointError(
             f"{source}: {len(unmapped)} key(s) with no place in the wav2vec 2.0 encoder: "
-            f"{_listing(unmapped)} (a head or a variant this importer does not know)"
+            f"{_listing(unmapped)} (a task head, or a variant this importer does not know; "
+            "import_huggingface(..., ignore_prefixes=...) drops a head on purpose)"
         )
     absent, missing = _absent_groups(table, tensors)
     if missing:
