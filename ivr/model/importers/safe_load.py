@@ -10,6 +10,7 @@ metrics in ``extra_state``). Any other global is refused with a ``CheckpointErro
 from __future__ import annotations
 
 import argparse
+import importlib
 import pickle
 import re
 import zipfile
@@ -22,17 +23,17 @@ import torch
 from ivr.errors import CheckpointError
 
 # numpy pickles name their reconstructors by module path, which moved from numpy.core to
-# numpy._core in numpy 2: allow both spellings, each bound to the current object.
+# numpy._core in numpy 2: allow both spellings, each bound to the installed object.
+_MULTIARRAY = importlib.import_module(
+    "numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray"
+)
 _NUMPY_GLOBALS: list[tuple[Any, str]] = [
     (np.dtype, "numpy.dtype"),
     (np.ndarray, "numpy.ndarray"),
     *(
-        (obj, f"{prefix}.multiarray.{name}")
+        (getattr(_MULTIARRAY, name), f"{prefix}.multiarray.{name}")
         for prefix in ("numpy.core", "numpy._core")
-        for name, obj in (
-            ("scalar", np._core.multiarray.scalar),  # type: ignore[attr-defined]
-            ("_reconstruct", np._core.multiarray._reconstruct),  # type: ignore[attr-defined]
-        )
+        for name in ("scalar", "_reconstruct")
     ),
 ]
 
