@@ -1,0 +1,108 @@
+"""The experiments the model card reports, each a grid of short stage-2 runs scored on held-out splits.
+
+- ``labels``: 1, 5, 20 and all labeled clips per intent, from the stage-1 encoder and from
+  scratch (why stage 1 exists); plot in ``docs/label_efficiency.png``.
+- ``ablations``: with and without the phoneme CTC task, with and without stage 1.
+
+Each run goes to ``runs/<experiment>/<name>/`` and is skipped when its report exists, so an
+interrupted grid continues where it stopped.
+
+    python -m training.experiments labels --max_steps=400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from training import finetune
+from training.config import load_config
+from training.evaluate import evaluate
+
+SPLITS = ("test_voice", "test_phrase")
+LABEL_COUNTS: tuple[int | None, ...] = (1, 5, 20, None)  # None: every labeled clip
+
+
+def grid(experiment: str, pretrained: str) -> list[tuple[str, dict[str, object]]]:
+    """(run name, config overrides) of every run of ``experiment``."""
+    inits = {"pretrained": pretrained, "scratch": ""}
+    if experiment == "labels":
+        return [
+            (f"{init}-{n or 'all'}", {"init": path, "labels_per_intent": n})
+            for init, path in inits.items()
+            for n in LABEL_COUNTS
+        ]
+    return [
+        (f"{init}-{'ctc' if ctc else 'noctc'}", {"init": path, "ctc_weight": 0.5 if ctc else 0.0})
+        for init, path in inits.items()
+        for ctc in (True, False)
+    ]
+
+
+def run(
+    experiment: str, config: Path, overrides: Sequence[str], out: Path, pretrained: str
+) -> dict[str, dict[str, float]]:
+    """Train and score every run of the grid; returns {run: {split: in-scope accuracy, ...}}."""
+    results: dict[str, dict[str, float]] = {}
+    for name, extra in grid(experiment, pretrained):
+        run_dir = out / experiment / name
+        report_path = run_dir / "eval" / "report.json"
+        if not report_path.exists():
+            options = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in extra.items()), f"out_dir={run_dir}"]
+            cfg = load_config(config, options)
+            model = finetune.train(cfg)
+            evaluate(model, Path(cfg.manifest), SPLITS, run_dir / "eval")
+        report = json.loads(report_path.read_text())
+        results[name] = {
+            f"{split}_{key}": report["splits"][split]["with_threshold"][key]
+            for split in SPLITS
+            for key in ("inscope_accuracy", "macro_f1")
+        }
+    (out / experiment / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def plot_labels(results: dict[str, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = ["1", "5", "20", "all"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for init, style in (("pretrained", "o-"), ("scratch", "s--")):
+        for split, color in zip(SPLITS, ("C0", "C1"), strict=True):
+            ys = [results[f"{init}-{x}"][f"{split}_inscope_accuracy"] for x in xs]
+            ax.plot(xs, ys, style, color=color, label=f"{init}, {split}")
+    ax.set_xlabel("labeled clips per intent")
+    ax.set_ylabel("in-scope accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Label efficiency: stage-1 encoder vs random init")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Label-efficiency and ablation grids of stage-2 runs.")
+    parser.add_argument("experiment", choices=("labels", "ablations"))
+    parser.add_argument("--config", type=Path, default=Path("training/configs/finetune.yaml"))
+    parser.add_argument("--pretrained", default="runs/pretrain/encoder.safetensors")
+    parser.add_argument("--out", type=Path, default=Path("runs/experiments"))
+    parser.add_argument("--plot", type=Path, default=Path("docs/label_efficiency.png"))
+    args, overrides = parser.parse_known_args(argv)
+    results = run(args.experiment, args.config, overrides, args.out, args.pretrained)
+    if args.experiment == "labels":
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_labels(results, args.plot)
+    for name, row in results.items():
+        print(name, " ".join(f"{k}={v:.3f}" for k, v in row.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole recipe, end to end: corpus -> stage 1 -> stage 2 -> evaluation -> models/.
+#
+# Resumable: each stage is skipped when its output exists, and an interrupted training stage
+# continues from its last checkpoint (runs/*/state.pt). Sized for 2 CPU cores in about 2.5 hours.
+#
+#   training/make_model.sh            # the shipped model (make model)
+#   training/make_model.sh --smoke    # a minute-long dry run into data/smoke and runs/smoke
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-data/corpus}
+RUNS=${RUNS:-runs}
+MODEL=${MODEL:-models/ivr-tiny-8k.safetensors}
+CORPUS_ARGS=(--unlabeled 3000 --train-per-label 400 --dev-per-label 40 --test-voice-per-label 60 --test-phrase-per-label 60)
+PRETRAIN_ARGS=()
+FINETUNE_ARGS=()
+
+if [[ "${1:-}" == "--smoke" ]]; then
+    DATA=data/smoke RUNS=runs/smoke MODEL=runs/smoke/ivr-smoke.safetensors
+    CORPUS_ARGS=(--unlabeled 16 --train-per-label 4 --dev-per-label 2 --test-voice-per-label 2 --test-phrase-per-label 2)
+    PRETRAIN_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2)
+    FINETUNE_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2 --eval_interval=0 --warmup_steps=2 --freeze_encoder_steps=0)
+fi
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "system packages: espeak-ng and flite (never festival: it is kept for independent evaluation)"
+if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null; then
+    apt-get install -y --no-install-recommends espeak-ng flite
+fi
+
+step "corpus -> $DATA/manifest.jsonl"
+if [[ ! -f "$DATA/manifest.jsonl" ]]; then
+    "$PY" -m training.corpus --out "$DATA" "${CORPUS_ARGS[@]}"
+fi
+
+step "stage 1: self-supervised pre-training -> $RUNS/pretrain/encoder.safetensors"
+if [[ ! -f "$RUNS/pretrain/encoder.safetensors" ]]; then
+    "$PY" -m training.pretrain --config training/configs/pretrain.yaml \
+        --manifest="$DATA/manifest.jsonl" --out_dir="$RUNS/pretrain" "${PRETRAIN_ARGS[@]}"
+fi
+
+step "stage 2: intent + phoneme CTC fine-tuning -> $RUNS/finetune/model.safetensors"
+if [[ ! -f "$RUNS/finetune/model.safetensors" ]]; then
+    "$PY" -m training.finetune --config training/configs/finetune.yaml \
+        --manifest="$DATA/manifest.jsonl" --out_dir="$RUNS/finetune" \
+        --init="$RUNS/pretrain/encoder.safetensors" "${FINETUNE_ARGS[@]}"
+fi
+
+step "evaluation on held-out voices and phrases -> $RUNS/eval/report.md"
+if [[ ! -f "$RUNS/eval/report.json" ]]; then
+    "$PY" -m training.evaluate --model "$RUNS/finetune/model.safetensors" \
+        --manifest "$DATA/manifest.jsonl" --splits test_voice,test_phrase --out "$RUNS/eval"
+fi
+
+step "install -> $MODEL"
+mkdir -p "$(dirname "$MODEL")"
+cp "$RUNS/finetune/model.safetensors" "$MODEL"
+cat "$RUNS/eval/report.md"
+echo "done: $MODEL (fill the figures of models/README.md from $RUNS/eval/report.md)"
