@@ -33,6 +33,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--language", default="", help="caller language (default: the flow's first)")
     p.add_argument("--time", help="call time, ISO 8601 with offset (default: now)")
     p.add_argument("--verbose", action="store_true", help="also show timers and recognition actions")
+    p.add_argument(
+        "--events",
+        help="caller turns instead of stdin, ';'-separated (or ','-separated): "
+        "\"intent:billing_question@0.91; 1; timer:no_input\"",
+    )
     p.set_defaults(func=simulate)
 
     p = sub.add_parser("test", help="run YAML test conversations and report coverage")
@@ -107,6 +112,11 @@ def simulate(args: argparse.Namespace) -> int:
     labels = _labels_for_sim(args)
     flow = load_flow(args.flow, labels)
     now = _time(args.time)
+    if args.events is not None:
+        sep = ";" if ";" in args.events else ","
+        turns = [t.strip() for t in args.events.split(sep) if t.strip()]
+        sim = Simulator(flow, sys.stdout, model_classifier(args.model), labels, verbose=args.verbose)
+        return run(sim, turns, now, args.ani, args.dnis, args.language)
     interactive = sys.stdin.isatty()
     sim = Simulator(flow, sys.stdout, model_classifier(args.model), labels, verbose=args.verbose)
     print(

@@ -75,19 +75,25 @@ class Driver:
     def silence(self) -> list[Action]:
         """The caller says nothing: the running input timer fires."""
         for kind in SILENCE_ORDER:
-            for name in sorted(self.state.timers):
-                if name.split("#")[0] == kind:
-                    return self.send(TimerFired(name))
+            if self.running(kind):
+                return self.fire(kind)
+        return []
+
+    def running(self, kind: str) -> bool:
+        return any(name.split("#")[0] == kind for name in self.state.timers)
+
+    def fire(self, kind: str) -> list[Action]:
+        """The running timer of ``kind`` (no_input, inter_digit, speech, webhook) fires."""
+        for name in sorted(self.state.timers):
+            if name.split("#")[0] == kind:
+                return self.send(TimerFired(name))
         return []
 
     def webhook(self, ok: bool, status: int = 200, data: Mapping[str, Any] | None = None) -> list[Action]:
         return self.send(WebhookResult(ok=ok, status=status, data=dict(data or {})))
 
     def webhook_timeout(self) -> list[Action]:
-        for name in sorted(self.state.timers):
-            if name.startswith("webhook#"):
-                return self.send(TimerFired(name))
-        return []
+        return self.fire("webhook")
 
     def hangup(self) -> list[Action]:
         return self.send(Hangup())

@@ -409,20 +409,26 @@ def _dispatch(st: _Step, event: Event) -> None:
         if event.digit == swallow:
             st.trace(f"dropped terminator {swallow} typed after a full entry")
             return
+    confirming = phase == "confirm" or (phase == "prompt" and st.s.then == "confirm")
+    if isinstance(event, SpeechStarted | IntentResult) and not (listening.gather.speech or confirming):
+        return  # this node listens for keys only
+    if isinstance(event, DtmfDigit) and not listening.gather.dtmf:
+        return
     if phase == "prompt":
         if not (st.s.queue and st.s.queue[0].barge_in):
             return  # the prompt cannot be interrupted; the caller's input is ignored
         st.trace("barge-in")
-        st.start_listening(listening, "confirm" if st.s.then == "confirm" else "listen")
+        # The caller's input is already here: no no-input timer, the input itself decides what's next.
+        st.set(phase="confirm" if confirming else "listen", queue=())
+        st.recognition(True)
         phase = st.s.phase
     if phase not in ("listen", "confirm"):
         return
     assert node is not None
     if isinstance(event, SpeechStarted):
-        if listening.gather.speech or phase == "confirm":
-            st.cancel_timers("no_input")
-            if not any(t.startswith("speech#") for t in st.s.timers):
-                st.start_timer("speech", listening.gather.speech_ms)
+        st.cancel_timers("no_input")
+        if not any(t.startswith("speech#") for t in st.s.timers):
+            st.start_timer("speech", listening.gather.speech_ms)
     elif isinstance(event, IntentResult):
         st.set(swallow="")
         st.cancel_timers("no_input", "speech", "inter_digit")
@@ -575,8 +581,6 @@ def _global(st: _Step, node: Node, listen: Listening, target: Target, exit_key: 
 
 
 def _digit(st: _Step, node: Node, listen: Listening, digit: str) -> None:
-    if not listen.gather.dtmf:
-        return
     st.cancel_timers("no_input", "inter_digit", "speech")
     g = listen.gather
     if st.s.phase == "confirm" or isinstance(node, ConfirmNode):

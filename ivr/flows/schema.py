@@ -875,7 +875,7 @@ def _node(
             b.issue("bad-value", f"{where}.into must be a variable name", it["into"].pos)
         return CollectNode(
             **base,
-            listen=listening(False, 16),
+            listen=listening(True, 16),
             into=into,
             valid=b.cond(it.get("valid"), f"{where}.valid"),
             next=tgt("next"),

@@ -4,6 +4,7 @@ Each input line is one caller turn:
   intent:make_payment 0.62    the model heard this (add ", deny 0.3" for a runner-up)
   12#   or  dtmf:12#          keys pressed
   silence                     the caller says nothing (the no-input timer fires)
+  timer:no_input              a named timer fires (no_input, inter_digit, speech, webhook)
   webhook ok {"balance": 12}  answer a pending webhook (also: webhook fail 503, webhook timeout)
   path/to/clip.wav            run the audio through the intent model
   hangup | trace | help | quit
@@ -122,6 +123,12 @@ class Simulator:
             )
         if low == "silence":
             return d.silence()
+        if low.startswith("timer:"):
+            kind = low[len("timer:") :].strip()
+            if not d.running(kind):
+                running = ", ".join(sorted(t.split("#")[0] for t in d.state.timers)) or "none"
+                raise ValueError(f"no {kind} timer is running (running: {running})")
+            return d.fire(kind)
         if low == "hangup":
             return d.hangup()
         if low.startswith("intent:"):
