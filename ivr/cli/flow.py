@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--events",
         help="caller turns instead of stdin, ';'-separated (or ','-separated): "
-        "\"intent:billing_question@0.91; 1; timer:no_input\"",
+        '"intent:billing_question@0.91; 1; timer:no_input"',
     )
     p.set_defaults(func=simulate)
 
