@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from ivr.flows import expr
@@ -97,7 +98,7 @@ class CallState:
     digits: str = ""
     swallow: str = ""  # a terminator key typed after max_digits already ended the entry: drop it once
     counters: Mapping[str, int] = field(default_factory=dict)
-    stack: tuple[str, ...] = ()  # return points of sub-flow calls
+    stack: tuple[str, ...] = ()  # the call nodes of the sub-flows in progress, innermost last
     timers: frozenset[str] = frozenset()
     seq: int = 0
     recognizing: bool = False
@@ -118,7 +119,7 @@ def new_call(call_id: str, flow: Flow) -> CallState:
 
 
 class _Step:
-    """Accumulates one step's state changes and actions; ``finish()`` returns them."""
+    """One step in progress: the state so far (``s``) and the actions it has emitted."""
 
     def __init__(self, flow: Flow, state: CallState) -> None:
         self.flow = flow
@@ -170,6 +171,8 @@ class _Step:
 
     def play(self, prompt: Prompt, extra: Mapping[str, Any] | None = None) -> Play:
         text, audio = prompt.pick(self.s.language, self.flow.default_language)
+        if audio is not None:
+            audio = str(PurePath(self.flow.file).parent / audio)  # files are relative to the flow file
         return Play(self.render(text, extra), audio, self.s.language, prompt.barge_in)
 
     def end(self, outcome: str, action: Action | None, exit: str | None = None) -> None:
@@ -246,24 +249,18 @@ class _Step:
                 if node.next is None or node.next.id is None or node.start is None:
                     self.end("hangup:broken-flow", EndCall(f"bad call node {node.id}"))
                     return None
-                self.set(stack=(*self.s.stack, node.next.id))
+                self.set(stack=(*self.s.stack, node.id))
                 self.trace(f"call sub-flow {node.flow}", f"{node.id}:call")
                 return node.start
             case ReturnNode():
-                if not self.s.stack:
+                caller = self.flow.nodes.get(self.s.stack[-1]) if self.s.stack else None
+                if not isinstance(caller, CallNode) or caller.next is None or caller.next.id is None:
                     self.end("hangup:broken-flow", EndCall("return outside a sub-flow"))
                     return None
-                back = self.s.stack[-1]
                 self.set(stack=self.s.stack[:-1])
-                self.trace(f"return to {back}", f"{self.stack_caller(back)}:next")
-                return back
+                self.trace(f"return to {caller.next.id}", f"{caller.id}:next")
+                return caller.next.id
         return None
-
-    def stack_caller(self, back: str) -> str:
-        for n in self.flow.nodes.values():
-            if isinstance(n, CallNode) and n.next is not None and n.next.id == back:
-                return n.id
-        return "-"
 
     def exit_to(self, target: Target | None, key: str) -> str | None:
         if target is None or target.id is None:
