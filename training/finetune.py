@@ -170,17 +170,21 @@ def losses(
     ce = F.cross_entropy(out.intent_logits, labels)
     correct = float((out.intent_logits.argmax(-1) == labels).float().mean())
     ctc = out.intent_logits.new_zeros(())
-    has = batch.target_lengths > 0
-    if ctc_weight > 0 and out.ctc_log_probs is not None and bool(has.any()):
-        log_probs = out.ctc_log_probs[has.to(device)].transpose(0, 1)  # (F, B', V) as ctc_loss wants
-        ctc = F.ctc_loss(
-            log_probs,
-            batch.targets[has].to(device),
-            out.frame_lengths[has.to(device)],
-            batch.target_lengths[has].to(device),
+    if ctc_weight > 0 and out.ctc_log_probs is not None:
+        # Every row goes through ctc_loss, so the autograd graph (and DDP's gradient buckets) is
+        # the same on every rank; rows without a target (cropped clips) are then masked out.
+        target_lengths = batch.target_lengths.to(device)
+        per_row = F.ctc_loss(
+            out.ctc_log_probs.transpose(0, 1),  # (F, B, V) as ctc_loss wants
+            batch.targets.to(device),
+            out.frame_lengths,
+            target_lengths,
             blank=0,
-            zero_infinity=True,  # a clip cropped shorter than its phoneme string gives no gradient
-        )
+            reduction="none",
+            zero_infinity=True,  # a clip too short for its phoneme string gives no gradient
+        )  # (B,)
+        has = (target_lengths > 0).float()
+        ctc = (per_row / target_lengths.clamp_min(1) * has).sum() / has.sum().clamp_min(1.0)
     return ce, ctc, correct
 
 
