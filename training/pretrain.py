@@ -24,13 +24,17 @@ from ivr.errors import ConfigError
 from ivr.model import dims as model_dims
 from ivr.model.checkpoint import save_checkpoint
 from ivr.model.encoder import Wav2Vec2Encoder
-from ivr.model.pretrain import pretraining_loss
+from ivr.model.pretrain import gumbel_temperature, pretraining_loss
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, make_batch, sample_indices, step_rng
 from training.manifest import read_manifest
 from training.state import all_mean, load_state, save_state, setup, teardown
 
 ENCODER_FILE = "encoder.safetensors"  # the stage-1 result that stage 2 starts from
+# The paper anneals the Gumbel temperature 2 -> 0.5 by 0.999995 per update, which reaches its floor
+# after ln(0.25) / ln(0.999995) = 277k updates of a 400k-update run. Our runs are ~1,000x shorter,
+# so the schedule is stretched: step s counts as s * ANNEAL_UPDATES / max_steps updates.
+ANNEAL_UPDATES = 300_000
 
 
 class Objective(nn.Module):
@@ -88,8 +92,9 @@ def train(cfg: TrainConfig) -> Path:
             max_samples=max_samples,
         )
         encoder.train()
+        num_updates = step * ANNEAL_UPDATES // max(1, cfg.max_steps)
         total, contrastive, diversity, accuracy = objective(
-            batch.wave.to(d.device), batch.lengths.to(d.device), step
+            batch.wave.to(d.device), batch.lengths.to(d.device), num_updates
         )
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -103,6 +108,7 @@ def train(cfg: TrainConfig) -> Path:
             "contrastive": all_mean(contrastive.item(), d),
             "diversity": all_mean(diversity.item(), d),
             "accuracy": all_mean(accuracy.item(), d),
+            "gumbel_temperature": gumbel_temperature(num_updates),
             "lr": lr,
             "time": time.time(),
         }

@@ -39,9 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     corpus = stages.add_parser("corpus", help="synthesize the call-center corpus and its manifest")
     corpus.add_argument("--out", type=Path, default=Path("data/corpus"))
-    corpus.add_argument("--train-per-label", type=int, default=600)
-    corpus.add_argument("--unlabeled", type=int, default=4000)
     corpus.add_argument("--workers", type=int, default=None)
+    for name in (
+        "unlabeled",
+        "train_per_label",
+        "dev_per_label",
+        "test_voice_per_label",
+        "test_phrase_per_label",
+        "seed",
+    ):
+        corpus.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, metavar="N")
     corpus.set_defaults(func=run_corpus)
 
     for stage, default in (("pretrain", "pretrain.yaml"), ("finetune", "finetune.yaml")):
@@ -80,7 +87,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def run_corpus(args: argparse.Namespace) -> int:
     corpus = _training("corpus")
-    spec = corpus.CorpusSpec(unlabeled=args.unlabeled, train_per_label=args.train_per_label)
+    fields = [f.name for f in dataclasses.fields(corpus.CorpusSpec)]
+    spec = corpus.CorpusSpec(**{k: getattr(args, k) for k in fields if getattr(args, k) is not None})
     print(corpus.build_corpus(args.out, spec, workers=args.workers))
     return 0
 
