@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,7 @@ from ivr.flows.events import (
     TimerFired,
     WebhookResult,
 )
-from ivr.flows.validate import load_flow
+from ivr.flows.validate import load_flow, validate_text
 from ivr.intents import DEFAULT_INTENTS
 
 from .conftest import DEFAULT_FLOW, OPEN
@@ -111,3 +112,101 @@ def test_plausible_callers_reach_deep_nodes_safely(now: datetime, script: list[t
         assert pending(d.state), f"stranded at {d.state.node} ({d.state.phase})"
         assert d.state.phase in ("listen", "confirm", "webhook", "ended")
     assert len(d.state.trace) < 2000
+
+
+# Random small flows: whatever the validator accepts must run safely on random events too.
+_names = st.sampled_from(["a", "b", "c", "d"])
+_prompt = st.one_of(
+    st.just("hi {x}"), st.fixed_dictionaries({"say": st.just("p"), "barge_in": st.booleans()})
+)
+_handler = st.fixed_dictionaries(
+    {"max": st.integers(1, 3)},
+    optional={"then": _names, "prompts": st.lists(st.just("h"), max_size=2), "reprompt": st.booleans()},
+)
+_gather = st.fixed_dictionaries(
+    {},
+    optional={
+        "speech": st.booleans(),
+        "dtmf": st.booleans(),
+        "max_digits": st.integers(1, 4),
+        "terminator": st.just("#"),
+    },
+)
+_route = st.fixed_dictionaries(
+    {"goto": _names},
+    optional={
+        "intent": st.sampled_from(["check_balance", "deny", "affirm", "goodbye"]),
+        "dtmf": st.sampled_from(["1", "2", "12"]),
+        "when": st.sampled_from(["x == 1", "true", "false"]),
+        "confidence": st.floats(0, 1),
+        "confirm": st.booleans(),
+    },
+)
+_listen = {"no_input": _handler, "no_match": _handler, "gather": _gather}
+_node = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("menu"), "prompt": _prompt, "routes": st.lists(_route, min_size=1, max_size=3)},
+        optional=_listen,
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("collect"), "prompt": _prompt, "into": st.just("x"), "next": _names},
+        optional=_listen,
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("confirm"), "prompt": _prompt, "yes": _names, "no": _names}, optional=_listen
+    ),
+    st.fixed_dictionaries({"type": st.just("play"), "prompt": _prompt, "next": _names}),
+    st.fixed_dictionaries({"type": st.just("set"), "set": st.just({"x": "x + 1"}), "next": _names}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("branch"),
+            "cases": st.lists(
+                st.fixed_dictionaries({"when": st.sampled_from(["x > 2", "x == 1"]), "goto": _names}),
+                min_size=1,
+                max_size=2,
+            ),
+            "default": _names,
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("webhook"),
+            "url": st.just("https://x.example/{x}"),
+            "next": _names,
+            "on_failure": _names,
+        },
+        optional={"retries": st.integers(0, 2), "prompt": _prompt, "result": st.just({"x": "response.x"})},
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("transfer"), "to": st.just("queue:a")}, optional={"prompt": _prompt}
+    ),
+    st.fixed_dictionaries({"type": st.just("hangup")}, optional={"prompt": _prompt}),
+    st.fixed_dictionaries({"type": st.just("goto"), "target": _names}),
+)
+_flows = st.fixed_dictionaries(
+    {
+        "flow": st.just("f"),
+        "start": st.just("a"),
+        "variables": st.just({"x": 0}),
+        "global_intents": st.just({"goodbye": "d", "repeat": "@repeat"}),
+        "nodes": st.fixed_dictionaries({n: _node for n in ["a", "b", "c", "d"]}),
+    }
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_flows, st.lists(st.tuples(events, st.booleans()), max_size=40))
+def test_any_valid_flow_survives_random_events(
+    doc: dict[str, object], pairs: list[tuple[Event, bool]]
+) -> None:
+    report = validate_text(yaml.safe_dump(doc), "random.yaml")
+    if not report.ok or report.flow is None:
+        return  # rejected flows never reach a call
+    flow = report.flow
+    state, _ = step(flow, new_call("random", flow), CallStarted(now=OPEN))
+    assert pending(state)
+    for event, real in pairs:
+        if isinstance(event, TimerFired) and real and state.timers:
+            event = TimerFired(sorted(state.timers)[0])
+        state, _ = step(flow, state, event)
+        assert pending(state), f"stranded at {state.node} ({state.phase}) after {event}"
