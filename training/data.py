@@ -58,7 +58,11 @@ class ClipBank:
             packed = np.load(cache)
             pcm, offsets = packed["pcm"], packed["offsets"]
             return cls(utterances, [pcm16_to_float(pcm[a:b]) for a, b in itertools.pairwise(offsets)])
-        clips = [load_audio(u.audio, sample_rate_hz=SAMPLE_RATE_HZ) for u in utterances]
+        # Quantized to 16 bits as the cache stores them, so a run reads the same samples either way.
+        clips = [
+            pcm16_to_float(float_to_pcm16(load_audio(u.audio, sample_rate_hz=SAMPLE_RATE_HZ)))
+            for u in utterances
+        ]
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             offsets = np.cumsum([0] + [len(c) for c in clips])

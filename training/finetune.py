@@ -40,7 +40,7 @@ from training.data import (
     step_rng,
 )
 from training.manifest import labels_of, read_manifest
-from training.state import Dist, all_mean, load_state, save_state, setup, teardown, unwrap
+from training.state import Dist, all_mean, load_state, open_metrics, save_state, setup, teardown, unwrap
 from training.synth import PHONEMES
 
 MODEL_FILE = "model.safetensors"
@@ -85,7 +85,7 @@ def train(cfg: TrainConfig) -> Path:
         net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 
     # -- loop -------------------------------------------------------------------------------------
-    log = (out / "metrics.jsonl").open("a") if d.master else None
+    log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
     channel = DEFAULT_CHANNEL if cfg.channel else None
     bar = tqdm(

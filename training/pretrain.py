@@ -28,7 +28,7 @@ from ivr.model.pretrain import gumbel_temperature, pretraining_loss
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, make_batch, sample_indices, step_rng
 from training.manifest import read_manifest
-from training.state import all_mean, load_state, save_state, setup, teardown
+from training.state import all_mean, load_state, open_metrics, save_state, setup, teardown
 
 ENCODER_FILE = "encoder.safetensors"  # the stage-1 result that stage 2 starts from
 # The paper anneals the Gumbel temperature 2 -> 0.5 by 0.999995 per update, which reaches its floor
@@ -72,7 +72,7 @@ def train(cfg: TrainConfig) -> Path:
         objective = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
 
     # -- loop -----------------------------------------------------------------------------------
-    log = (out / "metrics.jsonl").open("a") if d.master else None
+    log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * dims.sample_rate_hz)
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="pretrain"

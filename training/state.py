@@ -8,11 +8,12 @@ tensors and plain containers and is loaded with ``weights_only=True``: loading n
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -109,6 +110,21 @@ def load_state(
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return int(state["step"]), dict(state["extra"])
+
+
+def open_metrics(out_dir: Path, start: int) -> TextIO:
+    """``metrics.jsonl`` for appending, without the lines of steps after ``start``.
+
+    A run killed between two checkpoints logged steps that its resumption repeats; dropping them
+    keeps one line per step.
+    """
+    path = out_dir / "metrics.jsonl"
+    if path.exists():
+        kept = [
+            line for line in path.read_text().splitlines(keepends=True) if json.loads(line)["step"] <= start
+        ]
+        path.write_text("".join(kept))
+    return path.open("a")
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -86,6 +86,8 @@ def test_resume_continues_at_the_right_step_and_matches_an_uninterrupted_run(
     kw = dict(warmup_steps=0, min_lr=1e-3, max_steps=6, checkpoint_interval=3, ctc_weight=0.5)
     whole = finetune.train(smoke(tiny_corpus, tmp_path / "whole", **kw))
     finetune.train(smoke(tiny_corpus, tmp_path / "split", **{**kw, "max_steps": 3}))  # "interrupted" at 3
+    with (tmp_path / "split" / "metrics.jsonl").open("a") as f:  # ... after logging a step it had not saved
+        f.write(json.dumps({"step": 4, "loss": 0.0}) + "\n")
     resumed = finetune.train(smoke(tiny_corpus, tmp_path / "split", **kw))
     assert [r["step"] for r in metrics(tmp_path / "split")] == [1, 2, 3, 4, 5, 6]
     a, b = load_checkpoint(whole).model.state_dict(), load_checkpoint(resumed).model.state_dict()
