@@ -114,13 +114,28 @@ def _build(values: dict[str, tuple[Any, str]]) -> TrainConfig:
         elif isinstance(default, bool) and not isinstance(value, bool):
             problems.append(f"{where}: {key} must be true or false, got {value!r}")
         elif isinstance(default, int | float) and not isinstance(default, bool):
+            value = _number(value)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 problems.append(f"{where}: {key} must be a number, got {value!r}")
             elif isinstance(default, float):
                 value = float(value)
+            elif value != int(value):
+                problems.append(f"{where}: {key} must be a whole number, got {value!r}")
+            else:
+                value = int(value)
         elif isinstance(default, str) and not isinstance(value, str):
             value = str(value)
         kwargs[key] = value
     if problems:
         raise ConfigError("; ".join(problems))
     return TrainConfig(**kwargs)
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; accept it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

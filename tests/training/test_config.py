@@ -24,8 +24,10 @@ def test_lr_warms_up_then_decays_to_min():
 def test_yaml_then_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("max_steps: 50\ntrain_splits: [unlabeled, train]\nlr: 1\nchannel: false\n")
-    cfg = load_config(path, ["--max_steps=7", "batch-size=3", "--train_splits=a,b", "labels_per_intent=5"])
-    assert (cfg.max_steps, cfg.batch_size, cfg.lr, cfg.channel) == (7, 3, 1.0, False)
+    cfg = load_config(
+        path, ["--max_steps=7", "batch-size=3", "--train_splits=a,b", "labels_per_intent=5", "min_lr=1e-3"]
+    )
+    assert (cfg.max_steps, cfg.batch_size, cfg.lr, cfg.min_lr, cfg.channel) == (7, 3, 1.0, 1e-3, False)
     assert cfg.train_splits == ("a", "b") and cfg.labels_per_intent == 5
 
 
