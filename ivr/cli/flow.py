@@ -50,6 +50,7 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("graph", help="draw a flow: .svg/.png (Graphviz), .dot or .mmd (Mermaid)")
     p.add_argument("flow", help="flow YAML file")
     p.add_argument("-o", "--output", required=True, help="output file; its suffix picks the format")
+    p.add_argument("--force", action="store_true", help="draw a flow even if it has errors")
     p.set_defaults(func=graph)
 
 
@@ -185,8 +186,9 @@ def graph(args: argparse.Namespace) -> int:
     from ivr.flows.validate import validate_file
 
     report = validate_file(args.flow)
-    if report.flow is None:
-        raise FlowError("\n".join(str(i) for i in report.issues))
+    if report.flow is None or (report.errors and not args.force):
+        problems = "\n".join(str(i) for i in report.errors)
+        raise FlowError(f"{args.flow} has errors (--force draws it anyway):\n{problems}")
     out = render(report.flow, args.output)
     print(f"wrote {out}")
     return 0
