@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ivr.errors import FlowError
 from ivr.flows import expr
+from ivr.flows.build import build
 from ivr.flows.graph import Edge, edges
 from ivr.flows.issues import Issue
 from ivr.flows.loader import Pos, YamlLoadError, load_text
@@ -34,7 +35,6 @@ from ivr.flows.schema import (
     Target,
     TransferNode,
     WebhookNode,
-    build,
 )
 from ivr.intents import DEFAULT_INTENTS
 

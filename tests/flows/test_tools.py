@@ -76,10 +76,11 @@ def test_simulate_rejects_an_invalid_flow(tmp_path: Path, capsys: pytest.Capture
 def test_default_flow_conversations_pass_with_coverage() -> None:
     flow = load_flow(DEFAULT_FLOW)
     results, cov = run_files(flow, [ROOT / "flows" / "tests"])
-    assert len(results) >= 15
+    assert len(results) >= 30
     assert [r.name for r in results if not r.passed] == []
     assert cov.nodes_hit >= set(flow.nodes)  # every node visited
-    assert len(cov.edges_hit & set(cov.edges)) / len(cov.edges) > 0.75
+    # Every route, handler exit and global of the default flow has a conversation: keep it that way.
+    assert cov.missed() == ([], [])
 
 
 def test_default_flow_uses_every_default_intent() -> None:
