@@ -300,3 +300,24 @@ def test_determinism() -> None:
         d.say([("check_balance", 0.6)])
         d.keys("1")
     assert a.state == b.state and a.log == b.log
+
+
+def test_each_step_logs_with_call_id_and_the_end_logs_one_trace() -> None:
+    import logging
+
+    import structlog
+    from structlog.testing import capture_logs
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    f = flow(MENU)
+    with capture_logs() as logs:
+        state, _ = step(f, new_call("call-42", f), CallStarted(now=OPEN))
+        state, _ = step(f, state, IntentResult((("check_balance", 0.93),)))
+        state, _ = step(f, state, PromptFinished())  # "Bye" played: the call ends
+        step(f, state, DtmfDigit("1"))  # after the end: ignored, nothing logged
+    assert {entry["call_id"] for entry in logs} == {"call-42"}
+    assert [e["event"] for e in logs].count("flow.step") == 3
+    traces = [e for e in logs if e["event"] == "flow.trace"]
+    assert len(traces) == 1 and traces[0]["outcome"] == "hangup:done"
+    assert traces[0]["flow"] == state.flow_version
+    assert any("heard check_balance 0.93" in line for line in traces[0]["trace"])
