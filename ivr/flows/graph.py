@@ -149,6 +149,29 @@ _SHAPES = {
 END = "__end__"
 
 
+def _drawn(e: Edge) -> str | None:
+    """The picture id of an edge's end; transfers and hangups show their ending in the node itself."""
+    if e.key in ("transfer", "hangup"):
+        return None
+    if e.dst is not None:
+        return _gid(e.dst)
+    return _gid(END) if e.terminal else None
+
+
+def _ends(flow: Flow) -> bool:
+    """Whether any drawn edge ends the call (a handler that gives up without a target)."""
+    return any(_drawn(e) == _gid(END) for e in edges(flow))
+
+
+def _caption(n: Node) -> str:
+    kind = type(n).__name__.removesuffix("Node").lower()
+    if isinstance(n, TransferNode):
+        return f"{kind} {n.to}"
+    if isinstance(n, HangupNode):
+        return f"{kind}: {n.reason}"
+    return kind
+
+
 def _gid(node_id: str) -> str:
     return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
 
@@ -164,8 +187,9 @@ def to_dot(flow: Flow) -> str:
         '  node [fontname="Helvetica", fontsize=10, style=filled];',
         '  edge [fontname="Helvetica", fontsize=9];',
         f'  {_gid(ANY)} [label="call / any node", shape=plaintext, style=""];',
-        f'  {_gid(END)} [label="call ends", shape=point];',
     ]
+    if _ends(flow):
+        lines.append(f'  {_gid(END)} [label="call ends", shape=point];')
     scopes: dict[str, list[Node]] = {}
     for n in flow.nodes.values():
         scopes.setdefault(n.scope, []).append(n)
@@ -178,15 +202,14 @@ def to_dot(flow: Flow) -> str:
             indent = "    "
         for n in nodes:
             shape, color = _SHAPES[type(n).__name__]
-            kind = type(n).__name__.removesuffix("Node").lower()
             name = n.id.split("/")[-1]
             lines.append(
-                f'{indent}{_gid(n.id)} [label="{_esc(name)}\\n({kind})", shape={shape}, fillcolor={color}];'
+                f'{indent}{_gid(n.id)} [label="{_esc(name)}\\n({_esc(_caption(n))})", shape={shape}, fillcolor={color}];'
             )
         if scope:
             lines.append("  }")
     for e in edges(flow):
-        dst = _gid(e.dst) if e.dst is not None else (_gid(END) if e.terminal else None)
+        dst = _drawn(e)
         if dst is None:
             continue
         style = ", style=dashed" if e.src == ANY or e.key in ("no_input", "no_match") else ""
@@ -201,7 +224,9 @@ def _mm_label(text: str) -> str:
 
 
 def to_mermaid(flow: Flow) -> str:
-    lines = ["flowchart LR", f'  {_gid(ANY)}(["call / any node"])', f"  {_gid(END)}((end))"]
+    lines = ["flowchart LR", f'  {_gid(ANY)}(["call / any node"])']
+    if _ends(flow):
+        lines.append(f"  {_gid(END)}((end))")
     scopes: dict[str, list[Node]] = {}
     for n in flow.nodes.values():
         scopes.setdefault(n.scope, []).append(n)
@@ -209,8 +234,7 @@ def to_mermaid(flow: Flow) -> str:
         if scope:
             lines.append(f"  subgraph {_gid('sub_' + scope)}[sub-flow {_mm_label(scope)}]")
         for n in nodes:
-            kind = type(n).__name__.removesuffix("Node").lower()
-            text = f"{_mm_label(n.id.split('/')[-1])}<br/>{kind}"
+            text = f"{_mm_label(n.id.split('/')[-1])}<br/>{_mm_label(_caption(n))}"
             if isinstance(n, BranchNode | ConfirmNode):
                 lines.append(f'    {_gid(n.id)}{{"{text}"}}')
             elif isinstance(n, TransferNode | HangupNode):
@@ -220,7 +244,7 @@ def to_mermaid(flow: Flow) -> str:
         if scope:
             lines.append("  end")
     for e in edges(flow):
-        dst = _gid(e.dst) if e.dst is not None else (_gid(END) if e.terminal else None)
+        dst = _drawn(e)
         if dst is None:
             continue
         arrow = "-.->" if e.src == ANY or e.key in ("no_input", "no_match") else "-->"

@@ -123,7 +123,11 @@ def test_mermaid_graph_lists_every_node_and_labelled_edge(tmp_path: Path) -> Non
         ), node_id
     assert 'n_main_menu -->|"check_balance / key 1"| n_balance_verify' in text
     drawn = [line for line in lines if "-->" in line or "-.->" in line]
-    assert len(drawn) == len([e for e in edges(flow) if e.dst is not None or e.terminal])
+    # Every edge is drawn except the endings of transfer/hangup nodes, which their captions show.
+    assert len(drawn) == len(
+        [e for e in edges(flow) if e.key not in ("transfer", "hangup") and (e.dst or e.terminal)]
+    )
+    assert 'n_agent_transfer(["agent_transfer<br/>transfer queue:agents"])' in text
     assert text.count("subgraph") == text.count("\n  end")
     out = render(flow, tmp_path / "flow.mmd")
     assert out.read_text() == text
@@ -177,3 +181,17 @@ def test_hot_reload_keeps_old_version_for_calls_in_progress(tmp_path: Path) -> N
     new, actions = reg.step(new, IntentResult((("check_balance", 0.9),)))
     assert [getattr(a, "text", None) for a in actions if type(a).__name__ == "Play"] == ["Goodbye from v2"]
     assert reg.forget_unused([new]) == 1
+
+
+def test_graph_draws_handlers_that_end_the_call() -> None:
+    from ivr.flows.graph import to_dot
+
+    from .helpers import flow
+    from .test_engine import MENU
+
+    f = flow(MENU)
+    assert 'n_menu -.->|"no input x3"| n___end__' in to_mermaid(f)
+    dot = to_dot(f)
+    assert 'n___end__ [label="call ends", shape=point];' in dot
+    assert 'n_menu -> n___end__ [label="no input x3", style=dashed];' in dot
+    assert 'n_bye [label="bye\\n(hangup: done)"' in dot
