@@ -17,7 +17,7 @@ from pathlib import Path
 from ivr.errors import FlowError
 from ivr.flows import expr
 from ivr.flows.build import build
-from ivr.flows.graph import Edge, edges
+from ivr.flows.graph import ANY, Edge, edges
 from ivr.flows.issues import Issue
 from ivr.flows.loader import Pos, YamlLoadError, load_text
 from ivr.flows.schema import (
@@ -240,20 +240,25 @@ def _sccs(nodes: Iterable[str], succ: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def _cycles(flow: Flow, succ: dict[str, set[str]], nodes: set[str]) -> list[list[str]]:
+    """Strongly connected components of ``nodes`` that really cycle (more than one node, or a self-loop)."""
+    inner = {k: {d for d in v if d in nodes} for k, v in succ.items() if k in nodes}
+    return [c for c in _sccs(sorted(nodes), inner) if len(c) > 1 or c[0] in inner.get(c[0], set())]
+
+
+def _first(flow: Flow, comp: list[str]) -> str:
+    return min(comp, key=lambda nid: (flow.nodes[nid].pos.line, flow.nodes[nid].pos.column))
+
+
 def endless_loops(flow: Flow, graph: list[Edge]) -> Iterator[Issue]:
-    """Cycles among nodes that never wait for the caller: no exit at all, or nothing that changes a variable."""
+    """Cycles that never end: among nodes that do not wait for the caller, or for a silent caller."""
     quiet = {nid for nid, n in flow.nodes.items() if not isinstance(n, WAITS_FOR_CALLER)}
-    succ = {k: {d for d in v if d in quiet} for k, v in _successors(graph).items() if k in quiet}
-    for comp in _sccs(sorted(quiet), succ):
+    for comp in _cycles(flow, _successors(graph), quiet):
         members = set(comp)
-        if len(comp) == 1 and comp[0] not in succ.get(comp[0], set()):
-            continue
-        first = min(comp, key=lambda nid: (flow.nodes[nid].pos.line, flow.nodes[nid].pos.column))
-        pos = flow.nodes[first].pos
+        pos = flow.nodes[_first(flow, comp)].pos
         loop = " -> ".join(sorted(comp))
         leaves = [e for e in graph if e.src in members and e.dst is not None and e.dst not in members]
-        ends = any(isinstance(flow.nodes[m], TransferNode | HangupNode | ReturnNode) for m in members)
-        if not leaves and not ends:
+        if not leaves:
             yield Issue(
                 "endless-loop",
                 f"loop {loop} has no way out",
@@ -267,6 +272,26 @@ def endless_loops(flow: Flow, graph: list[Edge]) -> Iterator[Issue]:
                 pos,
                 "count the turns with a set node (tries: tries + 1) and leave when tries > 3",
             )
+    # A caller who never answers follows only the no-input exits. Counters restart when a node is
+    # entered again, so a cycle of them (with no counting set node) keeps a silent caller forever.
+    silent = [e for e in graph if e.key == "no_input" or (e.src in quiet and e.src != ANY)]
+    for comp in _cycles(flow, _successors(silent), set(flow.nodes)):
+        members = set(comp)
+        if members <= quiet or any(isinstance(flow.nodes[m], SetNode | WebhookNode) for m in members):
+            continue  # quiet-only loops are reported above; a counter may end this one
+        node = flow.nodes[_first(flow, [m for m in comp if m not in quiet])]
+        assert isinstance(node, WAITS_FOR_CALLER)
+        yield Issue(
+            "endless-loop",
+            f"a silent caller loops forever through {' -> '.join(sorted(comp))} (no_input restarts each node's count)",
+            node.listen.no_input.then.pos if node.listen.no_input.then else node.pos,
+            "send the last no-input to a transfer or hangup, or count the turns with a set node",
+        )
+
+
+def _looping(flow: Flow, graph: list[Edge]) -> set[str]:
+    quiet = {nid for nid, n in flow.nodes.items() if not isinstance(n, WAITS_FOR_CALLER)}
+    return {m for comp in _cycles(flow, _successors(graph), quiet) for m in comp}
 
 
 def dead_ends(flow: Flow, graph: list[Edge]) -> Iterator[Issue]:
@@ -292,7 +317,7 @@ def dead_ends(flow: Flow, graph: list[Edge]) -> Iterator[Issue]:
             continue
         can_end.add(nid)
         todo += pred.get(nid, ())
-    looping = {m for i in endless_loops(flow, graph) for m in _loop_members(i)}
+    looping = _looping(flow, graph)
     for nid, n in flow.nodes.items():
         if isinstance(n, ReturnNode) and not n.scope:
             yield Issue(
@@ -308,11 +333,6 @@ def dead_ends(flow: Flow, graph: list[Edge]) -> Iterator[Issue]:
                 n.pos,
                 "every path should reach a transfer, a hangup or a handler that gives up",
             )
-
-
-def _loop_members(issue: Issue) -> list[str]:
-    text = issue.message.split(" ", 2)[1] if issue.message.startswith("loop ") else ""
-    return text.split(" -> ") if text else []
 
 
 # ---------------------------------------------------------------- routes

@@ -229,3 +229,18 @@ def test_cli_validate_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert _ivr(capsys, "flow", "validate", str(good), "--labels", "deny")[0] == 1
     code, _, err = _ivr(capsys, "flow", "validate", str(tmp_path / "missing.yaml"))
     assert code == 1 and err.strip().endswith("missing.yaml: no such file")
+
+
+def test_silent_caller_loop_is_an_endless_loop() -> None:
+    text = BASE.replace(
+        '    prompt: "Pick one"\n',
+        '    prompt: "Pick one"\n    no_input: {max: 2, then: other}\n',
+    ) + (
+        "  other:\n    type: menu\n    prompt: Other\n    no_input: {max: 2, then: menu}\n"
+        '    routes:\n      - {dtmf: "1", goto: bye}\n'
+    )
+    loops = [i for i in report(text).issues if i.code == "endless-loop"]
+    assert len(loops) == 1 and "a silent caller loops forever through menu -> other" in loops[0].message
+    assert (loops[0].pos.line, loops[0].pos.column) == pos_of(text, "other}")
+    counted = text.replace("then: menu}", "then: count}") + "  count: {type: set, set: {n: 1}, next: menu}\n"
+    assert not [i for i in report("variables: {n: 0}\n" + counted).issues if i.code == "endless-loop"]
