@@ -552,9 +552,11 @@ def _unknown_var(name: str, pos: Pos) -> Issue:
 
 
 def labels_from_model(path: str | Path) -> tuple[str, ...]:
-    """The intent labels stored in a safetensors checkpoint's JSON header (``__metadata__.labels``).
+    """The intent labels stored in a safetensors checkpoint's JSON header.
 
-    Reads only the header: no torch, no weights. ``labels`` may be a JSON list or comma-separated text.
+    Reads only the header: no torch, no weights. Looks in ``__metadata__["ivr"]`` (a JSON object with
+    ``labels``, as ivr.model.checkpoint writes it), then ``__metadata__["labels"]`` (a JSON list or
+    comma-separated text).
     """
     path = Path(path)
     with path.open("rb") as f:
@@ -569,17 +571,20 @@ def labels_from_model(path: str | Path) -> tuple[str, ...]:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FlowError(f"{path}: not a safetensors file (bad JSON header)") from exc
-    meta = header.get("__metadata__") or {} if isinstance(header, dict) else {}
-    for key in ("labels", "intents"):
-        value = meta.get(key)
-        if not isinstance(value, str):
-            continue
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = [v.strip() for v in value.split(",")]
-        if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed) and parsed:
-            return tuple(parsed)
+    meta = (header.get("__metadata__") or {}) if isinstance(header, dict) else {}
+    # ivr checkpoints (ivr.model.checkpoint) keep a JSON object under "ivr"; others may list labels directly.
+    nested = _json(meta.get("ivr"))
+    candidates = [
+        nested.get("labels") if isinstance(nested, dict) else None,
+        meta.get("labels"),
+        meta.get("intents"),
+    ]
+    for value in candidates:
+        if isinstance(value, str):
+            parsed = _json(value)
+            value = parsed if isinstance(parsed, list) else [v.strip() for v in value.split(",")]
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return tuple(value)
     raise FlowError(f"{path}: no 'labels' in the safetensors metadata")
 
 
@@ -591,3 +596,12 @@ __all__ = [
     "validate_file",
     "validate_text",
 ]
+
+
+def _json(text: object) -> object:
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None

@@ -186,6 +186,8 @@ def test_labels_from_model_header(tmp_path: Path) -> None:
     assert labels_from_model(model) == ("a", "b")
     _safetensors(model, {"labels": "x, y"})
     assert labels_from_model(model) == ("x", "y")
+    _safetensors(model, {"ivr": json.dumps({"format_version": 1, "labels": ["check_balance", "deny"]})})
+    assert labels_from_model(model) == ("check_balance", "deny")
     _safetensors(model, {})
     with pytest.raises(FlowError, match="no 'labels'"):
         labels_from_model(model)
