@@ -124,7 +124,7 @@ def _build(values: dict[str, tuple[Any, str]]) -> TrainConfig:
             else:
                 value = int(value)
         elif isinstance(default, str) and not isinstance(value, str):
-            value = str(value)
+            value = "" if value is None else str(value)  # --init= means "no init", not "None"
         kwargs[key] = value
     if problems:
         raise ConfigError("; ".join(problems))

@@ -29,6 +29,7 @@ def test_yaml_then_overrides(tmp_path):
     )
     assert (cfg.max_steps, cfg.batch_size, cfg.lr, cfg.min_lr, cfg.channel) == (7, 3, 1.0, 1e-3, False)
     assert cfg.train_splits == ("a", "b") and cfg.labels_per_intent == 5
+    assert load_config(None, ["--init="]).init == ""
 
 
 def test_all_problems_reported_with_where_they_came_from(tmp_path):
