@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint setup system-deps clean
+.PHONY: run test test-slow lint setup system-deps clean model model-smoke label-efficiency
 
 setup: $(STAMP)
 
@@ -32,6 +32,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check ivr tests training bench
 	$(BIN)/ruff format --check ivr tests training bench
 	$(BIN)/mypy
+
+model: $(STAMP)  ## train the shipped model end to end (~2-2.5 h on 2 CPU cores, resumable)
+	bash training/make_model.sh
+
+model-smoke: $(STAMP)  ## the same recipe on ~100 clips and a few steps (~2 minutes)
+	bash training/make_model.sh --smoke
+
+label-efficiency: $(STAMP)  ## accuracy vs labels per intent, pre-trained vs from scratch (docs/label_efficiency.png)
+	$(BIN)/python -m training.experiments labels
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
