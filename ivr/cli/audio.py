@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
-from ivr.audio.dtmf import DIGITS, detect_dtmf, dtmf_tones
-from ivr.audio.resample import resample
-from ivr.audio.wav import ENCODINGS, load_audio, read_wav, write_wav
 from ivr.errors import UsageError
+
+# Kept here rather than imported from ivr.audio, which loads scipy: `ivr --help` should not pay for it.
+ENCODINGS = ("pcm16", "ulaw", "alaw")
+DIGITS = "123A456B789C*0#D"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ivr.audio.wav import read_wav
+
     for path in args.files:
         audio = read_wav(path)
         fields = {
@@ -63,6 +66,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from ivr.audio.resample import resample
+    from ivr.audio.wav import load_audio, read_wav, write_wav
+
     audio = read_wav(args.source)
     samples = (
         audio.samples.mean(axis=1)
@@ -74,12 +80,18 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_dtmf(args: argparse.Namespace) -> int:
+    from ivr.audio.dtmf import detect_dtmf
+    from ivr.audio.wav import load_audio
+
     for path in args.files:
         print(f"{path}\t{detect_dtmf(load_audio(path, 8000, args.channel))}")
     return 0
 
 
 def run_tones(args: argparse.Namespace) -> int:
+    from ivr.audio.dtmf import dtmf_tones
+    from ivr.audio.wav import write_wav
+
     unknown = sorted({d for d in args.digits.upper() if d not in DIGITS})
     if unknown:
         raise UsageError(f"not DTMF keys: {''.join(unknown)}")

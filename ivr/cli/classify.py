@@ -5,25 +5,30 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ivr.config import default_model_path
 from ivr.errors import CheckpointError
-from ivr.runtime.classify import Classifier, ClassifyResult
 
-# The shipped default: trained by `make model` (training/make_model.sh), described in models/README.md.
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "ivr-tiny-8k.safetensors"
+if TYPE_CHECKING:  # torch loads only when a command needs the model, so `ivr --help` stays fast
+    from ivr.runtime.classify import ClassifyResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("classify", help="classify the intent of WAV files (any format and rate)")
     parser.add_argument("files", nargs="+", metavar="FILE.wav")
-    parser.add_argument("--model", type=Path, default=None, help=f"checkpoint (default {DEFAULT_MODEL.name})")
+    parser.add_argument(
+        "--model", type=Path, default=None, help=f"checkpoint (default {default_model_path()})"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--top-k", type=int, default=3, help="labels listed per file (default 3)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.model or DEFAULT_MODEL
+    from ivr.runtime.classify import Classifier
+
+    path = args.model or default_model_path()
     if not Path(path).exists():
         hint = " (build it with `make model`, or pass --model PATH)" if args.model is None else ""
         raise CheckpointError(f"{path}: model checkpoint not found{hint}")

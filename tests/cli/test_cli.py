@@ -105,3 +105,16 @@ def test_info_names_the_default_model_and_flow():
     assert (
         "models/ivr-tiny-8k.safetensors" in result.stdout and "flows/customer_service.yaml" in result.stdout
     )
+
+
+def test_cli_constants_match_the_audio_library():
+    from ivr.audio import dtmf, wav
+    from ivr.cli import audio
+
+    assert audio.DIGITS == dtmf.DIGITS and audio.ENCODINGS == wav.ENCODINGS
+
+
+def test_help_does_not_load_torch_or_scipy():
+    code = "import sys; from ivr.cli import build_parser; build_parser(); print(sorted({'torch', 'scipy'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,6 +15,7 @@ from ivr.flows.registry import FlowRegistry
 from ivr.flows.testing import run_files
 from ivr.flows.validate import load_flow
 from ivr.flows.words import match_words, parse_intents
+from tests.conftest import require_binaries
 
 from .conftest import DEFAULT_FLOW, OPEN, ROOT
 from .test_validate import BASE
@@ -133,8 +133,8 @@ def test_mermaid_graph_lists_every_node_and_labelled_edge(tmp_path: Path) -> Non
     assert out.read_text() == text
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 def test_svg_graph_via_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_binaries("dot")
     out = tmp_path / "flow.svg"
     code, _, err = _main(capsys, "flow", "graph", str(DEFAULT_FLOW), "-o", str(out))
     assert code == 0, err

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_binaries
 from training.manifest import Utterance, write_manifest
 from training.phrases import phrases, unlabeled_sentences
 from training.synth import Voice, all_voices, phonemize_all, sample_jobs, synthesize_all
@@ -17,8 +17,7 @@ LABELS = ("check_balance", "report_lost_card", "out_of_scope")
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``manifest.jsonl`` with unlabeled, train (4 per label) and dev (2 per label) clips."""
-    if shutil.which("espeak-ng") is None or shutil.which("flite") is None:
-        pytest.skip("espeak-ng and flite are needed to synthesize the smoke corpus")
+    require_binaries("espeak-ng", "flite")
     root = tmp_path_factory.mktemp("corpus")
     voices = [v for v in all_voices() if not v.heldout and v.variant in ("", "f3", "m3")]
     rows: list[tuple[str | None, str, str]] = [(None, "unlabeled", t) for t in unlabeled_sentences(6, seed=7)]

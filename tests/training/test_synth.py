@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ivr.audio.wav import read_wav
+from tests.conftest import require_binaries
 from training.synth import (
     HELDOUT_VOICES,
     PHONEMES,
@@ -25,8 +25,15 @@ from training.synth import (
     synthesize,
 )
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
-needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
+
+@pytest.fixture
+def needs_espeak() -> None:
+    require_binaries("espeak-ng")
+
+
+@pytest.fixture
+def needs_flite() -> None:
+    require_binaries("flite")
 
 
 def test_voice_split_holds_out_whole_voices_of_both_engines():
@@ -65,15 +72,14 @@ def test_normalize_ipa_keeps_only_the_inventory():
     assert ids_to_phonemes(ids) == "hɛloʊ wɜld"
 
 
-@needs_espeak
+@pytest.mark.usefixtures("needs_espeak")
 def test_phonemize_is_voice_independent_ipa():
     out = phonemize("I lost my card")
     assert out == "aɪ lɔst maɪ kɑɹd"
     assert set(out) <= set(PHONEMES)
 
 
-@needs_espeak
-@needs_flite
+@pytest.mark.usefixtures("needs_espeak", "needs_flite")
 @pytest.mark.parametrize(
     ("voice", "rate_hz"), [(Voice("espeak", "en-gb", "m3"), 22050), (Voice("flite", "kal"), 8000)]
 )
