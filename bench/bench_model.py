@@ -33,7 +33,7 @@ from ivr.model import EncoderDims, Wav2Vec2Encoder, base, infer, init_state, tin
 from ivr.model.importers.huggingface import key_table
 
 PRESETS: dict[str, Callable[[], EncoderDims]] = {"tiny-8k": tiny_8k, "base": base}
-PACKET_MS = 20  # one RTP packet of telephony audio
+PACKET_MS = 20  # one RTP packet of telephony audio (the default --packet-ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stream-seconds", type=float, default=10.0, help="audio streamed per run (s)")
     parser.add_argument("--stream-batch", type=int, default=32, help="calls stacked in one streaming state")
     parser.add_argument("--batch-seconds", type=float, default=4.0, help="audio per call, batched stream (s)")
+    parser.add_argument(
+        "--packet-ms", type=int, default=PACKET_MS, help="audio per infer call when streaming (ms)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (median kept)")
     parser.add_argument("--no-transformers", action="store_true", help="skip the transformers comparison")
     parser.add_argument("--quick", action="store_true", help="2 s clips, 1 repeat, 1 thread")
@@ -107,7 +110,7 @@ def bench_preset(name: str, args: argparse.Namespace) -> None:
             f"{parity(full, hf):.2e}" + ("" if full is encoder else " (ours with full attention)")
         )
     print(
-        "| threads | offline RTF | streaming RTF, 1 call | streaming RTF per call, "
+        f"| threads | offline RTF | streaming RTF, 1 call, {args.packet_ms} ms packets | streaming RTF per call, "
         f"{args.stream_batch} calls batched | ours / transformers (offline time) |"
     )
     print("|---|---|---|---|---|")
@@ -134,9 +137,9 @@ def time_preset(
     wave, lengths = clip(dims, args.seconds)
     offline = median_seconds(lambda: encoder(wave, lengths), args.repeats)
     swave, slengths = clip(dims, args.stream_seconds)
-    streaming = median_seconds(lambda: stream(stream_encoder, swave, slengths), args.repeats)
+    streaming = median_seconds(lambda: stream(stream_encoder, swave, slengths, args.packet_ms), args.repeats)
     bwave, blengths = clip(dims, args.batch_seconds, batch=args.stream_batch)
-    batched = median_seconds(lambda: stream(stream_encoder, bwave, blengths), args.repeats)
+    batched = median_seconds(lambda: stream(stream_encoder, bwave, blengths, args.packet_ms), args.repeats)
     ratio = None
     if hf is not None:
         ours = offline if full is encoder else median_seconds(lambda: full(wave, lengths), args.repeats)
@@ -150,9 +153,11 @@ def clip(dims: EncoderDims, seconds: float, batch: int = 1) -> tuple[torch.Tenso
     return 0.1 * torch.randn(batch, samples), torch.full((batch,), samples)
 
 
-def stream(encoder: Wav2Vec2Encoder, wave: torch.Tensor, lengths: torch.Tensor) -> None:
+def stream(
+    encoder: Wav2Vec2Encoder, wave: torch.Tensor, lengths: torch.Tensor, packet_ms: int = PACKET_MS
+) -> None:
     """B calls fed packet by packet in one stacked state, then flushed, as the runtime does."""
-    packet = encoder.dims.sample_rate_hz * PACKET_MS // 1000
+    packet = encoder.dims.sample_rate_hz * packet_ms // 1000
     batch = wave.shape[0]
     state = init_state(encoder.dims, batch)
     total = int(lengths.max())
