@@ -18,9 +18,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/install-system-deps.sh
 system-deps:
 	bash scripts/install-system-deps.sh
 
-run: $(STAMP)
-	$(BIN)/ivr info
-	$(BIN)/ivr --help
+run: $(STAMP)  ## what this installation loads, then a scripted call through the default flow
+	bash scripts/demo.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
