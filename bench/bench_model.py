@@ -11,7 +11,7 @@ utterance, bidirectional attention), so its streaming row uses the same sizes in
 variant: layer-norm extractor, block-causal attention, no waveform normalisation.
 
     python bench/bench_model.py                       # the full run written into docs/benchmarks.md
-    python bench/bench_model.py --quick               # a smoke run in well under a minute
+    python bench/bench_model.py --quick               # a smoke run of about a minute
 """
 
 from __future__ import annotations

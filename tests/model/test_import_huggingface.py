@@ -320,3 +320,28 @@ def test_config_without_a_required_field(tmp_path: Path):
     (directory / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"config\.json: missing field 'hidden_size'"):
         import_huggingface(directory)
+
+
+def test_sharded_safetensors(tmp_path: Path):
+    """Large exports come as model-0000N-of-0000M.safetensors shards plus an index."""
+    hf = build_hf("layer", seed=14)
+    hf.save_pretrained(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    (tmp_path / "model.safetensors").unlink()
+    names = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for shard, keys in shards.items():
+        save_file({k: tensors[k] for k in keys}, tmp_path / shard)
+    weight_map = {k: shard for shard, keys in shards.items() for k in keys}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+
+    imported = import_huggingface(tmp_path, normalize_waveform=False)
+
+    wave = random_wave(1, 4000, seed=15)
+    _, out = our_layer_outputs(imported.encoder, wave, torch.tensor([4000]))
+    assert max_diff(out.frames, hf_outputs(hf, wave).last_hidden_state) <= TOL
+
+    weight_map[names[0]] = "../elsewhere.safetensors"
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(CheckpointError, match="not a file name in its directory"):
+        import_huggingface(tmp_path)
