@@ -56,12 +56,18 @@ def contrastive_loss(
     num_negatives: int = NUM_NEGATIVES,
     temperature: float = LOGIT_TEMPERATURE,
     generator: torch.Generator | None = None,
+    exclude_identical: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """predictions, targets (B, F, E), mask (B, F) -> (mean loss, accuracy) over masked frames.
 
     For each masked frame: softmax over cosine similarities / temperature of its prediction with its own
-    target and K targets of other masked frames of the same utterance. A distractor equal to the target
-    (the same code chosen twice) is no distractor, so it is left out, as fairseq does.
+    target and K targets of other masked frames of the same utterance.
+
+    fairseq leaves out a distractor equal to the target (the same code chosen twice). We keep it by
+    default: leaving it out rewards codebook collapse, since once every frame picks the same code no
+    distractor is left and the loss is exactly 0. Our tiny_8k run fell into that within 900 steps
+    (contrastive 0.0, diversity 0.994). Kept, identical distractors make collapse the worst outcome,
+    log(1 + K); with G x V codes in use they are rare, so the task is otherwise the same.
     """
     losses, correct, count = [], [], 0
     for b in range(predictions.shape[0]):
@@ -72,8 +78,9 @@ def contrastive_loss(
         negatives = target[sample_negatives(len(index), num_negatives, generator)]  # (n, K, E)
         candidates = torch.cat([target[:, None], negatives], dim=1)  # (n, 1 + K, E)
         logits = F.cosine_similarity(pred[:, None].float(), candidates.float(), dim=-1) / temperature
-        same = (negatives == target[:, None]).all(-1)  # (n, K)
-        logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)
+        if exclude_identical:
+            same = (negatives == target[:, None]).all(-1)  # (n, K)
+            logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)
         zeros = torch.zeros(len(index), dtype=torch.long, device=logits.device)
         losses.append(F.cross_entropy(logits, zeros, reduction="sum"))
         correct.append((logits.argmax(-1) == 0).sum())
