@@ -14,7 +14,10 @@ from ivr.model.features import lengths_to_mask
 NUM_NEGATIVES = 100  # K distractors per masked frame (paper)
 LOGIT_TEMPERATURE = 0.1  # kappa in the contrastive softmax (paper)
 DIVERSITY_WEIGHT = 0.1  # alpha (paper)
-FEATURE_PENALTY_WEIGHT = 10.0  # weight of the L2 penalty on conv features (fairseq base config)
+# Weight of the L2 penalty on conv features, per extractor mode, as in fairseq's configs: 10 for base
+# (group norm), 0 for large (layer norm). With layer norm everywhere the penalty can only be paid by
+# shrinking the norms' gains, which starves the quantizer: our first tiny_8k runs collapsed to one code.
+FEATURE_PENALTY_WEIGHTS = {"group_norm": 10.0, "layer_norm": 0.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,8 @@ def contrastive_loss(
             logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)
         zeros = torch.zeros(len(index), dtype=torch.long, device=logits.device)
         losses.append(F.cross_entropy(logits, zeros, reduction="sum"))
-        correct.append((logits.argmax(-1) == 0).sum())
+        # Correct only if the target beats every distractor: a tie (identical codes) is not a hit.
+        correct.append((logits[:, :1] > logits[:, 1:]).all(-1).sum())
         count += len(index)
     if count == 0:
         zero = predictions.sum() * 0.0
@@ -111,5 +115,6 @@ def pretraining_loss(
     predictions = encoder.final_proj(out.frames)  # (B, F, final_dim)
     contrastive, accuracy = contrastive_loss(predictions, targets, out.mask, generator=generator)
     diversity = diversity_loss(quantized.perplexity, d.num_codebooks, d.codebook_size)
-    total = contrastive + DIVERSITY_WEIGHT * diversity + FEATURE_PENALTY_WEIGHT * out.feature_penalty
+    feature_penalty_weight = FEATURE_PENALTY_WEIGHTS[d.extractor_mode]
+    total = contrastive + DIVERSITY_WEIGHT * diversity + feature_penalty_weight * out.feature_penalty
     return PretrainLosses(total, contrastive, diversity, out.feature_penalty, accuracy, temperature)

