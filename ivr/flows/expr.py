@@ -11,7 +11,7 @@ the validator catches what it can before deployment.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -427,77 +427,43 @@ def truthy(value: Any) -> bool:
 # ---------------------------------------------------------------- static checks
 
 
+def nodes(tree: Expr) -> Iterator[Expr]:
+    """Every node of an expression tree, parents before children."""
+    yield tree
+    match tree:
+        case Call(args=children) | ListExpr(items=children):
+            for child in children:
+                yield from nodes(child)
+        case Unary(operand=operand):
+            yield from nodes(operand)
+        case Binary(left=left, right=right):
+            yield from nodes(left)
+            yield from nodes(right)
+
+
 def check(tree: Expr) -> list[tuple[str, int]]:
     """Problems found without running: unknown functions, wrong argument counts. (message, offset)."""
     problems: list[tuple[str, int]] = []
-
-    def walk(node: Expr) -> None:
-        match node:
-            case Call(name=name, args=args, offset=offset):
-                if name not in FUNCTIONS:
-                    known = ", ".join(sorted(FUNCTIONS))
-                    problems.append((f"unknown function {name!r} (known: {known})", offset))
-                else:
-                    _, lo, hi = FUNCTIONS[name]
-                    if not lo <= len(args) <= hi:
-                        want = str(lo) if lo == hi else f"{lo} to {hi}"
-                        problems.append((f"{name}() takes {want} argument(s), got {len(args)}", offset))
-                for a in args:
-                    walk(a)
-            case ListExpr(items=items):
-                for item in items:
-                    walk(item)
-            case Unary(operand=operand):
-                walk(operand)
-            case Binary(left=left, right=right):
-                walk(left)
-                walk(right)
-
-    walk(tree)
+    for call in calls(tree):
+        if call.name not in FUNCTIONS:
+            known = ", ".join(sorted(FUNCTIONS))
+            problems.append((f"unknown function {call.name!r} (known: {known})", call.offset))
+            continue
+        _, lo, hi = FUNCTIONS[call.name]
+        if not lo <= len(call.args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            problems.append((f"{call.name}() takes {want} argument(s), got {len(call.args)}", call.offset))
     return problems
 
 
 def paths(tree: Expr) -> list[Path]:
     """Every variable path the expression reads (for unknown-variable checks)."""
-    found: list[Path] = []
-
-    def walk(node: Expr) -> None:
-        match node:
-            case Path():
-                found.append(node)
-            case Call(args=items) | ListExpr(items=items):
-                for item in items:
-                    walk(item)
-            case Unary(operand=operand):
-                walk(operand)
-            case Binary(left=left, right=right):
-                walk(left)
-                walk(right)
-
-    walk(tree)
-    return found
+    return [node for node in nodes(tree) if isinstance(node, Path)]
 
 
 def calls(tree: Expr) -> list[Call]:
-    found: list[Call] = []
-
-    def walk(node: Expr) -> None:
-        match node:
-            case Call(args=args):
-                found.append(node)
-                for a in args:
-                    walk(a)
-            case ListExpr(items=items):
-                for item in items:
-                    walk(item)
-            case Unary(operand=operand):
-                walk(operand)
-            case Binary(left=left, right=right):
-                walk(left)
-                walk(right)
-
-    walk(tree)
-    return found
+    """Every function call in the expression."""
+    return [node for node in nodes(tree) if isinstance(node, Call)]
 
 
 # ---------------------------------------------------------------- prompt templates
