@@ -56,7 +56,7 @@ class ConvLayer(nn.Module):
 
 def _masked_instance_norm(x: Tensor, valid: Tensor | None, norm: nn.GroupNorm) -> Tensor:
     """GroupNorm with one channel per group, statistics over valid steps only, so padding changes nothing."""
-    if valid is None:
+    if valid is None or bool(valid.all()):  # no padding: the fused kernel, ~10x faster on CPU
         return norm(x)
     m = valid[:, None, :].to(x.dtype)  # (B, 1, T)
     count = m.sum(-1, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
