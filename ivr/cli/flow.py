@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ivr.config import default_model_path
 from ivr.errors import FlowError
 from ivr.intents import DEFAULT_INTENTS
 
@@ -26,7 +27,10 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("simulate", help="walk a flow as a caller, from the terminal or piped lines")
     p.add_argument("flow", help="flow YAML file")
-    p.add_argument("--model", help="intent model checkpoint, for WAV turns and the label set")
+    p.add_argument(
+        "--model",
+        help="intent model checkpoint, for WAV turns and the label set (default: the shipped model)",
+    )
     p.add_argument("--labels", help="comma-separated intent labels (default: the shipped model's)")
     p.add_argument("--ani", default="+15551234567", help="caller number")
     p.add_argument("--dnis", default="+18005550100", help="number dialled")
@@ -110,6 +114,8 @@ def simulate(args: argparse.Namespace) -> int:
     from ivr.flows.simulate import Simulator, model_classifier, run
     from ivr.flows.validate import load_flow
 
+    if args.model is None and default_model_path().is_file():
+        args.model = str(default_model_path())
     labels = _labels_for_sim(args)
     flow = load_flow(args.flow, labels)
     now = _time(args.time)

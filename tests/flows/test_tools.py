@@ -52,7 +52,8 @@ def test_simulate_with_piped_stdin() -> None:
     out = done.stdout
     assert "IVR: Thanks for calling Example Telecom" in out
     assert "IVR: Your balance is 12 dollars, due on May 1." in out
-    assert "error: no model given" in out  # the WAV turn fails cleanly and the call goes on
+    # The WAV turn fails cleanly (the shipped model is used by default; the file is missing) and the call goes on.
+    assert "error: [Errno 2] No such file or directory: 'clips/missing.wav'" in out
     assert "** hang up (caller-done)" in out
     assert "outcome hangup:caller-done" in out
     assert "Traceback" not in out + done.stderr
