@@ -43,11 +43,17 @@ class TrainConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    precision: str = "auto"  # "auto": bf16 autocast where the hardware has bf16 matmuls, else "fp32"
     # stage 2
     ctc_weight: float = 0.5  # weight of the phoneme CTC loss beside intent cross-entropy; 0 = off
     freeze_feature_encoder: bool = True  # the conv stack keeps its stage-1 (or random) weights
     encoder_lr_scale: float = 1.0  # the encoder's lr relative to the heads' (stage 2)
     freeze_encoder_steps: int = 0  # train only the heads for this many steps first
+    # stage 2b: the phoneme (text) intent head
+    text_per_label: int = 2000  # unsynthesized phrasings per label for the text head; 0 = decodes only
+    decode_draws: int = 2  # channel draws per training clip decoded by the stage-2 model
+    decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
+    eval_splits: tuple[str, ...] = ("test_voice", "test_phrase")  # scored after calibration, if present
     # bookkeeping
     log_interval: int = 10
     eval_interval: int = 200  # dev accuracy (stage 2) every this many steps
@@ -60,8 +66,12 @@ class TrainConfig:
             problems.append("batch_size must be >= 1 and max_steps >= 0")
         if not 0 <= self.min_lr <= self.lr:
             problems.append(f"min_lr ({self.min_lr}) must be within [0, lr={self.lr}]")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            problems.append(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.ctc_weight < 0:
             problems.append(f"ctc_weight must be >= 0, got {self.ctc_weight}")
+        if self.text_per_label < 0 or self.decode_draws < 1 or not 0 < self.decode_fraction <= 1:
+            problems.append("text_per_label must be >= 0, decode_draws >= 1, decode_fraction in (0, 1]")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:

@@ -40,7 +40,17 @@ from training.data import (
     step_rng,
 )
 from training.manifest import labels_of, read_manifest
-from training.state import Dist, all_mean, load_state, open_metrics, save_state, setup, teardown, unwrap
+from training.state import (
+    Dist,
+    all_mean,
+    autocast,
+    load_state,
+    open_metrics,
+    save_state,
+    setup,
+    teardown,
+    unwrap,
+)
 from training.synth import PHONEMES
 
 MODEL_FILE = "model.safetensors"
@@ -101,7 +111,8 @@ def train(cfg: TrainConfig) -> Path:
             train_bank, idx, rng, label_index=label_index, channel=channel, max_samples=max_samples
         )
         model.train()
-        ce, ctc, correct = losses(net, batch, d.device, ctc_weight=cfg.ctc_weight if use_ctc else 0.0)
+        with autocast(cfg.precision, d.device):
+            ce, ctc, correct = losses(net, batch, d.device, ctc_weight=cfg.ctc_weight if use_ctc else 0.0)
         loss = ce + cfg.ctc_weight * ctc if use_ctc else ce
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -28,7 +28,7 @@ from ivr.model.pretrain import gumbel_temperature, pretraining_loss
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, make_batch, sample_indices, step_rng
 from training.manifest import read_manifest
-from training.state import all_mean, load_state, open_metrics, save_state, setup, teardown
+from training.state import all_mean, autocast, load_state, open_metrics, save_state, setup, teardown
 
 ENCODER_FILE = "encoder.safetensors"  # the stage-1 result that stage 2 starts from
 # The paper anneals the Gumbel temperature 2 -> 0.5 by 0.999995 per update, which reaches its floor
@@ -93,9 +93,10 @@ def train(cfg: TrainConfig) -> Path:
         )
         encoder.train()
         num_updates = step * ANNEAL_UPDATES // max(1, cfg.max_steps)
-        total, contrastive, diversity, accuracy = objective(
-            batch.wave.to(d.device), batch.lengths.to(d.device), num_updates
-        )
+        with autocast(cfg.precision, d.device):
+            total, contrastive, diversity, accuracy = objective(
+                batch.wave.to(d.device), batch.lengths.to(d.device), num_updates
+            )
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         # Gradient clipping matters here: the Gumbel quantizer gives rare, huge gradients early on.

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import torch
 
 from ivr.errors import ConfigError
 from training.config import TrainConfig, load_config, lr_at
+from training.state import autocast, use_bf16
 
 
 def test_lr_warms_up_then_decays_to_min():
@@ -48,3 +50,14 @@ def test_inconsistent_values_are_rejected():
         TrainConfig(lr=1e-4, min_lr=1e-3)
     with pytest.raises(ConfigError, match="must look like --key=value"):
         load_config(None, ["--max_steps"])
+
+
+def test_precision_is_checked_and_explicit_choices_are_obeyed():
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp8")
+    cpu = torch.device("cpu")
+    assert use_bf16("fp32", cpu) is False and use_bf16("bf16", cpu) is True
+    with autocast("bf16", cpu):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
+    with autocast("fp32", cpu):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
