@@ -23,3 +23,10 @@ class CheckpointError(IvrError):
 
 class UsageError(IvrError):
     """A command-line value that argparse cannot check by itself (a bad key in a DTMF string, say)."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a user: ``path: No such file or directory`` rather than ``[Errno 2] ...``."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__

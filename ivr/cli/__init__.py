@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from ivr import __version__
-from ivr.errors import IvrError
+from ivr.errors import IvrError, describe
 from ivr.log import configure_logging
 
 # Subcommand modules, in the order --help lists them.
@@ -58,13 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (IvrError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"ivr: error: {_describe(exc)}", file=sys.stderr)
+        print(f"ivr: error: {describe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
-    return str(exc) or type(exc).__name__

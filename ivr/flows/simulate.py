@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from ivr.errors import describe
 from ivr.flows.driver import Driver
 from ivr.flows.engine import explain
 from ivr.flows.events import Action, CallWebhook, EndCall, Play, Transfer, describe_action
@@ -109,7 +110,7 @@ class Simulator:
         try:
             self.show(self._act(line))
         except (ValueError, RuntimeError, OSError) as exc:
-            self.say(f"  error: {exc}")
+            self.say(f"  error: {describe(exc)}")
         return not d.state.ended
 
     def _act(self, line: str) -> list[Action]:

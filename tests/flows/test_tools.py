@@ -53,7 +53,7 @@ def test_simulate_with_piped_stdin() -> None:
     assert "IVR: Thanks for calling Example Telecom" in out
     assert "IVR: Your balance is 12 dollars, due on May 1." in out
     # The WAV turn fails cleanly (the shipped model is used by default; the file is missing) and the call goes on.
-    assert "error: [Errno 2] No such file or directory: 'clips/missing.wav'" in out
+    assert "error: clips/missing.wav: No such file or directory" in out
     assert "** hang up (caller-done)" in out
     assert "outcome hangup:caller-done" in out
     assert "Traceback" not in out + done.stderr
