@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
-from ivr.runtime.classify import Classifier
+from ivr.runtime.classify import Classifier, ClassifyResult
 from training.calibrate import rejected
 from training.channel import apply_channel
 from training.data import DEFAULT_CHANNEL, ClipBank
@@ -160,17 +160,27 @@ def plot_reliability(
     plt.close(fig)
 
 
-def classify_bank(classifier: Classifier, bank: ClipBank, *, channel: bool) -> npt.NDArray[np.float64]:
-    """(N, L) calibrated probabilities of every clip, through the fixed-seed channel."""
+def classify_results(classifier: Classifier, bank: ClipBank, *, channel: bool) -> list[ClassifyResult]:
+    """The decision for every clip, through the fixed-seed channel (a fused model's heads included)."""
     rng = np.random.default_rng(EVAL_SEED)
     out = []
     for start in range(0, len(bank), BATCH):
         clips = bank.clips[start : start + BATCH]
         if channel:
             clips = [apply_channel(c, 8000, rng, DEFAULT_CHANNEL, bank.clips) for c in clips]
-        for r in classifier.classify_batch(clips):
-            out.append([r.scores[label] for label in classifier.labels])
-    return np.asarray(out, np.float64).reshape(-1, len(classifier.labels))
+        out += classifier.classify_batch(clips)
+    return out
+
+
+def score_matrix(scores: Sequence[dict[str, float]], labels: Sequence[str]) -> npt.NDArray[np.float64]:
+    """(N, L) probabilities from per-clip score dicts, columns in ``labels`` order."""
+    return np.asarray([[s[label] for label in labels] for s in scores], np.float64).reshape(-1, len(labels))
+
+
+def classify_bank(classifier: Classifier, bank: ClipBank, *, channel: bool) -> npt.NDArray[np.float64]:
+    """(N, L) calibrated probabilities of every clip, through the fixed-seed channel."""
+    results = classify_results(classifier, bank, channel=channel)
+    return score_matrix([r.scores for r in results], classifier.labels)
 
 
 def evaluate(

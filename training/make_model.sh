@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole recipe, end to end: corpus -> stage 1 -> stage 2 -> evaluation -> models/.
+# The whole recipe, end to end: corpus -> stage 1 -> stage 2 -> stage 2b -> evaluation -> models/.
 #
 # Resumable: each stage is skipped when its output exists, and an interrupted training stage
 # continues from its last checkpoint (runs/*/state.pt). Sized for 2 CPU cores in about 2.5 hours.
@@ -16,12 +16,14 @@ MODEL=${MODEL:-models/ivr-tiny-8k.safetensors}
 CORPUS_ARGS=(--unlabeled 3000 --train-per-label 400 --dev-per-label 40 --test-voice-per-label 60 --test-phrase-per-label 60)
 PRETRAIN_ARGS=()
 FINETUNE_ARGS=()
+TEXT_ARGS=()
 
 if [[ "${1:-}" == "--smoke" ]]; then
     DATA=data/smoke RUNS=runs/smoke MODEL=runs/smoke/ivr-smoke.safetensors
     CORPUS_ARGS=(--unlabeled 16 --train-per-label 4 --dev-per-label 2 --test-voice-per-label 2 --test-phrase-per-label 2)
     PRETRAIN_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2)
     FINETUNE_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2 --eval_interval=0 --warmup_steps=2 --freeze_encoder_steps=0)
+    TEXT_ARGS=(--text_per_label=20 --decode_draws=1 --max_steps=20 --batch_size=16 --warmup_steps=2 --eval_interval=0)
 fi
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
@@ -49,14 +51,21 @@ if [[ ! -f "$RUNS/finetune/model.safetensors" ]]; then
         --init="$RUNS/pretrain/encoder.safetensors" "${FINETUNE_ARGS[@]}"
 fi
 
+step "stage 2b: phoneme (text) intent head on unsynthesized phrasings, fused -> $RUNS/text_intent/model.safetensors"
+if [[ ! -f "$RUNS/text_intent/model.safetensors" ]]; then
+    "$PY" -m training.text_intent --config training/configs/text_intent.yaml \
+        --model "$RUNS/finetune/model.safetensors" --out "$RUNS/text_intent" \
+        --manifest="$DATA/manifest.jsonl" "${TEXT_ARGS[@]}"
+fi
+
 step "evaluation on held-out voices and phrases -> $RUNS/eval/report.md"
 if [[ ! -f "$RUNS/eval/report.json" ]]; then
-    "$PY" -m training.evaluate --model "$RUNS/finetune/model.safetensors" \
+    "$PY" -m training.evaluate --model "$RUNS/text_intent/model.safetensors" \
         --manifest "$DATA/manifest.jsonl" --splits test_voice,test_phrase --out "$RUNS/eval"
 fi
 
 step "install -> $MODEL"
 mkdir -p "$(dirname "$MODEL")"
-cp "$RUNS/finetune/model.safetensors" "$MODEL"
+cp "$RUNS/text_intent/model.safetensors" "$MODEL"
 cat "$RUNS/eval/report.md"
 echo "done: $MODEL (fill the figures of models/README.md from $RUNS/eval/report.md)"

@@ -40,17 +40,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_json(path: str, r: ClassifyResult) -> str:
-    return json.dumps(
-        {
-            "path": path,
-            "intent": r.intent,
-            "confidence": round(r.confidence, 4),
-            "scores": {k: round(v, 4) for k, v in r.scores.items()},
-            "top_k": [[k, round(v, 4)] for k, v in r.top_k],
-            "transcript": r.transcript,
-        },
-        ensure_ascii=False,
-    )
+    row: dict[str, object] = {
+        "path": path,
+        "intent": r.intent,
+        "confidence": round(r.confidence, 4),
+        "scores": {k: round(v, 4) for k, v in r.scores.items()},
+        "top_k": [[k, round(v, 4)] for k, v in r.top_k],
+        "transcript": r.transcript,
+    }
+    # A model with a phoneme head fuses two heads: each one's own view, for logs and debugging.
+    if r.audio_scores is not None:
+        row["audio_scores"] = {k: round(v, 4) for k, v in r.audio_scores.items()}
+    if r.text_scores is not None:
+        row["text_scores"] = {k: round(v, 4) for k, v in r.text_scores.items()}
+    return json.dumps(row, ensure_ascii=False)
 
 
 def format_text(path: str, r: ClassifyResult) -> str:

@@ -23,6 +23,7 @@ from ivr.errors import CheckpointError
 from ivr.model.dims import EncoderDims, HeadDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel, build_model, head_dims
+from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims
 
 FORMAT_VERSION = 1
 METADATA_KEY = "ivr"  # the safetensors header entry holding our JSON
@@ -45,10 +46,13 @@ def save_checkpoint(
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``model`` to ``path`` atomically; ``extra`` must be JSON-serialisable."""
+    phoneme_head = None
     if isinstance(model, IntentModel):
         if labels is not None and tuple(labels) != model.labels:
             raise ValueError(f"labels {list(labels)} differ from the model's {list(model.labels)}")
         kind, labels, head = "intent_model", model.labels, head_dims(model).to_dict()
+        if model.phoneme_head is not None:
+            phoneme_head = model.phoneme_head.dims.to_dict()
     else:
         kind, labels, head = "encoder", (), None
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
@@ -58,6 +62,7 @@ def save_checkpoint(
         "dims": model.dims.to_dict(),
         "head": head,
         "labels": list(labels),
+        "phoneme_head": phoneme_head,  # dims of the optional text head (stage 2b); null without one
         "extra": dict(extra or {}),
         "sha256": tensor_digest(tensors),
     }
@@ -85,12 +90,21 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
         model: IntentModel | Wav2Vec2Encoder
         if meta["kind"] == "intent_model":
             model = build_model(dims, labels, head=HeadDims.from_dict(meta["head"]))
+            if meta.get("phoneme_head") is not None:  # absent from checkpoints older than stage 2b
+                text_head = PhonemeIntentClassifier(PhonemeIntentDims.from_dict(meta["phoneme_head"]), labels)
+                model = IntentModel(model.encoder, model.intent_head, model.ctc_head, text_head)
         elif meta["kind"] == "encoder":
             model = Wav2Vec2Encoder(dims)
         else:
             raise ValueError(f"unknown kind {meta['kind']!r}")
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid metadata: {exc}") from exc
+    claimed = isinstance(model, IntentModel) and model.phoneme_head is not None
+    if claimed and not any(name.startswith("phoneme_head.") for name in tensors):
+        raise CheckpointError(
+            f"{path}: metadata declares a phoneme intent head but the file holds none of its "
+            "tensors (phoneme_head.*); re-export it with training.text_intent"
+        )
     _check_tensors(path, model, tensors)
     if tensor_digest(tensors) != meta.get("sha256"):
         raise CheckpointError(f"{path}: tensor data is corrupt (SHA-256 differs from the one stored at save)")

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ivr.model.dims import EncoderDims, HeadDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.heads import CTCHead, IntentHead
+from ivr.model.phoneme_intent import PhonemeIntentClassifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,13 +22,37 @@ class ModelOutput:
 
 
 class IntentModel(nn.Module):
-    """Encoder -> pooled intent logits (and per-frame CTC log-probs for an auxiliary phoneme task)."""
+    """Encoder -> pooled intent logits (and per-frame CTC log-probs for an auxiliary phoneme task).
 
-    def __init__(self, encoder: Wav2Vec2Encoder, intent_head: IntentHead, ctc_head: CTCHead | None = None):
+    ``phoneme_head`` (optional) classifies the greedy CTC decode; it is trained on text (stage 2b) and
+    fused with the intent head by ``ivr.runtime.classify``, so ``forward`` does not run it.
+    """
+
+    def __init__(
+        self,
+        encoder: Wav2Vec2Encoder,
+        intent_head: IntentHead,
+        ctc_head: CTCHead | None = None,
+        phoneme_head: PhonemeIntentClassifier | None = None,
+    ):
         super().__init__()
+        if phoneme_head is not None:
+            if ctc_head is None:
+                raise ValueError("a phoneme intent head reads the CTC decode: the model needs a CTC head")
+            if phoneme_head.labels != intent_head.labels:
+                raise ValueError(
+                    f"phoneme head labels {list(phoneme_head.labels)} differ from the intent head's "
+                    f"{list(intent_head.labels)}"
+                )
+            if phoneme_head.dims.vocab_size < ctc_head.proj.out_features:
+                raise ValueError(
+                    f"phoneme head vocabulary ({phoneme_head.dims.vocab_size}) is smaller than the CTC "
+                    f"head's ({ctc_head.proj.out_features})"
+                )
         self.encoder = encoder
         self.intent_head = intent_head
         self.ctc_head = ctc_head
+        self.phoneme_head = phoneme_head
 
     @property
     def dims(self) -> EncoderDims:

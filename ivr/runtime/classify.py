@@ -3,6 +3,10 @@
 Used by ``ivr classify``, the flow simulator and ``training.evaluate``, so the decision rule
 lives in one place: the arg-max label wins unless it is ``out_of_scope`` or its calibrated
 probability is below the threshold fitted on held-out calls (stored in the checkpoint).
+
+A model with a phoneme intent head (stage 2b) also classifies its own greedy CTC decode, and the
+two calibrated distributions are fused log-linearly with the checkpoint's ``fusion_weight``
+before the rule above applies.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ivr.errors import AudioError, CheckpointError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import load_checkpoint
 from ivr.model.model import IntentModel
+from ivr.model.phoneme_intent import clean_ids, fuse, pad_ids
 
 INPUT_RATE_HZ = 8000  # what ``classify`` takes: narrowband call audio
 
@@ -34,6 +39,8 @@ class ClassifyResult:
     scores: dict[str, float]  # calibrated probability of every label
     top_k: list[tuple[str, float]]  # the best labels, most probable first
     transcript: str  # greedy CTC decode (phonemes); "" for a model without a CTC head
+    audio_scores: dict[str, float] | None = None  # the audio head alone, when fused with a text head
+    text_scores: dict[str, float] | None = None  # the phoneme head alone on the decode, when present
 
 
 def decide(scores: dict[str, float], threshold: float) -> tuple[str, float]:
@@ -42,13 +49,20 @@ def decide(scores: dict[str, float], threshold: float) -> tuple[str, float]:
     return (OUT_OF_SCOPE if label == OUT_OF_SCOPE or confidence < threshold else label), confidence
 
 
-def greedy_ctc(log_probs: npt.NDArray[np.floating], vocab: Sequence[str]) -> str:
-    """(F, V) log-probabilities -> symbols: arg-max per frame, repeats merged, blanks (0) dropped."""
-    if not len(vocab) or not len(log_probs):
-        return ""
+def greedy_ctc_ids(log_probs: npt.NDArray[np.floating]) -> list[int]:
+    """(F, V) log-probabilities -> ids: arg-max per frame, repeats merged, blanks (0) dropped."""
+    if not len(log_probs):
+        return []
     best = log_probs.argmax(-1)
     keep = np.concatenate([[True], best[1:] != best[:-1]]) & (best != 0)
-    return " ".join("".join(vocab[i] for i in best[keep] if i < len(vocab)).split())
+    return [int(i) for i in best[keep]]
+
+
+def greedy_ctc(log_probs: npt.NDArray[np.floating], vocab: Sequence[str]) -> str:
+    """(F, V) log-probabilities -> symbols: arg-max per frame, repeats merged, blanks (0) dropped."""
+    if not len(vocab):
+        return ""
+    return " ".join("".join(vocab[i] for i in greedy_ctc_ids(log_probs) if i < len(vocab)).split())
 
 
 class Classifier:
@@ -62,9 +76,13 @@ class Classifier:
         ctc_vocab: Sequence[str] = (),
         top_k: int = 3,
         device: str | torch.device = "cpu",
+        fusion_weight: float = 0.0,
     ) -> None:
+        if not 0 <= fusion_weight <= 1:
+            raise ValueError(f"fusion_weight must be in [0, 1], got {fusion_weight}")
         self.model = model.to(device).eval()
         self.threshold = threshold
+        self.fusion_weight = fusion_weight  # weight of the phoneme head; unused without one
         self.ctc_vocab = tuple(ctc_vocab)
         self.top_k = top_k
         self.device = torch.device(device)
@@ -78,9 +96,21 @@ class Classifier:
         extra = loaded.extra or {}
         threshold = extra.get("threshold", 0.0)
         vocab = extra.get("ctc_vocab", [])
+        weight = extra.get("fusion_weight", 0.0)
         if not isinstance(threshold, int | float) or not isinstance(vocab, list):
             raise CheckpointError(f"{path}: metadata 'threshold' must be a number and 'ctc_vocab' a list")
-        return cls(loaded.model, threshold=float(threshold), ctc_vocab=vocab, top_k=top_k, device=device)
+        if not isinstance(weight, int | float) or not 0 <= weight <= 1:
+            raise CheckpointError(
+                f"{path}: metadata 'fusion_weight' must be a number in [0, 1], got {weight!r}"
+            )
+        return cls(
+            loaded.model,
+            threshold=float(threshold),
+            ctc_vocab=vocab,
+            top_k=top_k,
+            device=device,
+            fusion_weight=float(weight),
+        )
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -106,17 +136,37 @@ class Classifier:
         for row, w in enumerate(waves):
             batch[row, : len(w)] = torch.from_numpy(w)
         out = self.model(batch.to(self.device), lengths.to(self.device))
-        probs = self.model.intent_head.probabilities(out.intent_logits.float()).cpu().numpy()  # (B, L)
+        audio = self.model.intent_head.probabilities(out.intent_logits.float())  # (B, L)
         ctc = out.ctc_log_probs.float().cpu().numpy() if out.ctc_log_probs is not None else None
+        frames = [int(n) for n in out.frame_lengths]
+        text = None
+        if self.model.phoneme_head is not None and ctc is not None:
+            decodes = [clean_ids(greedy_ctc_ids(ctc[row, :n])) for row, n in enumerate(frames)]
+            ids, id_lengths = pad_ids(decodes)
+            head = self.model.phoneme_head
+            text = head.probabilities(head(ids.to(self.device), id_lengths.to(self.device)).float())
+        fused = fuse(audio, text, self.fusion_weight) if text is not None else audio  # (B, L)
         results = []
         for row in range(len(waves)):
-            scores = {label: float(p) for label, p in zip(self.labels, probs[row], strict=True)}
+            scores = self._scores(fused[row])
             intent, confidence = decide(scores, self.threshold)
             ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: self.top_k]
-            frames = int(out.frame_lengths[row])
-            transcript = greedy_ctc(ctc[row, :frames], self.ctc_vocab) if ctc is not None else ""
-            results.append(ClassifyResult(intent, confidence, scores, ranked, transcript))
+            transcript = greedy_ctc(ctc[row, : frames[row]], self.ctc_vocab) if ctc is not None else ""
+            results.append(
+                ClassifyResult(
+                    intent,
+                    confidence,
+                    scores,
+                    ranked,
+                    transcript,
+                    audio_scores=self._scores(audio[row]) if text is not None else None,
+                    text_scores=self._scores(text[row]) if text is not None else None,
+                )
+            )
         return results
+
+    def _scores(self, probs: torch.Tensor) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, probs.cpu().tolist(), strict=True)}
 
     def classify_file(self, path: str | Path) -> ClassifyResult:
         """Classify a WAV file of any format and rate (resampled to 8 kHz, channels mixed down)."""

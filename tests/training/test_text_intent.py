@@ -1,0 +1,122 @@
+"""Stage 2b: alignment, the confusion model, the held-out guarantee and a smoke run of the stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
+from ivr.model.checkpoint import load_checkpoint, save_checkpoint
+from ivr.model.model import IntentModel, build_model
+from ivr.runtime.classify import Classifier
+from tests.model.helpers import small_dims
+from tests.training.conftest import LABELS
+from training import text_intent
+from training.config import TrainConfig
+from training.corpus import CorpusSpec, plan
+from training.phrases import heldout_templates
+from training.synth import PHONEMES
+from training.text_intent import ConfusionModel, align, corrupt, edit_distance, estimate_confusion
+
+
+def test_align_pairs_substitutions_deletions_and_insertions():
+    assert align([2, 3, 4, 5], [2, 6, 4, 5, 7]) == [(2, 2), (3, 6), (4, 4), (5, 5), (None, 7)]
+    assert align([2, 3, 4, 5], [2, 4, 5]) == [(2, 2), (3, None), (4, 4), (5, 5)]
+    assert edit_distance([2, 3, 4, 5], [2, 6, 5, 7]) == 3
+    assert align([], [4]) == [(None, 4)] and align([4], []) == [(4, None)]
+
+
+def test_confusion_counts_a_hand_made_alignment():
+    # symbol 2: read right twice, once as 3, deleted once; symbol 4: always right; one 6 inserted.
+    pairs = [([2, 4], [2, 4]), ([2, 4], [3, 4, 6]), ([2, 2, 4], [2, 4])]
+    m = estimate_confusion(pairs, 8, smoothing=0.0)
+    assert m.deletion[2] == pytest.approx(1 / 4)
+    assert m.substitution[2, 2] == pytest.approx(2 / 3) and m.substitution[2, 3] == pytest.approx(1 / 3)
+    assert m.substitution[4, 4] == 1.0 and m.deletion[4] == 0.0
+    assert m.insertion_rate == pytest.approx(1 / (3 + 3 + 4)) and m.insertion[6] == 1.0
+    np.testing.assert_allclose(m.substitution.sum(1), 1.0)  # unseen symbols are read as themselves
+    smoothed = estimate_confusion(pairs, 8, smoothing=1.0)
+    assert 1 / 4 > smoothed.deletion[2] > 0.0 and smoothed.substitution[5, 5] == 1.0
+
+
+def test_corruption_samples_follow_the_confusion_model():
+    v = 8
+    sub = np.eye(v)
+    sub[2] = 0
+    sub[2, 2], sub[2, 3] = 0.75, 0.25
+    deletion = np.zeros(v)
+    deletion[2] = 0.2
+    insertion = np.zeros(v)
+    insertion[5] = 1.0
+    m = ConfusionModel(sub, deletion, 0.1, insertion)
+    rng = np.random.default_rng(0)
+    n = 4000
+    samples = [corrupt([2, 4], m, rng) for _ in range(n)]
+    deleted = sum(s.count(2) + s.count(3) == 0 for s in samples) / n
+    as_3 = sum(s.count(3) for s in samples) / sum(s.count(2) + s.count(3) for s in samples)
+    inserted = sum(s.count(5) for s in samples) / (3 * n)  # 3 slots around 2 reference symbols
+    assert deleted == pytest.approx(0.2, abs=0.02)
+    assert as_3 == pytest.approx(0.25, abs=0.02)
+    assert inserted == pytest.approx(0.1, abs=0.015)
+    assert all(s.count(4) == 1 for s in samples)  # 4 is never touched
+
+
+def test_no_heldout_template_sentence_reaches_text_training():
+    spec = CorpusSpec(
+        unlabeled=0, train_per_label=0, dev_per_label=0, test_voice_per_label=0, test_phrase_per_label=80
+    )
+    test_phrase = {job.text for split, _, job in plan(spec) if split == "test_phrase"}
+    assert test_phrase
+    for label in [*DEFAULT_INTENTS, OUT_OF_SCOPE]:
+        held = heldout_templates(label, seed=0) | heldout_templates(label, seed=3000)
+        texts = text_intent.text_phrasings(label, 3000, seed=1337)
+        assert not {p.template for p in texts} & held, label
+        assert not {p.text for p in texts} & test_phrase, label
+        # The corpus draws test_phrase with seed 3000: its held-out set is not the split's (seed 0).
+        assert set(text_intent.train_templates(label)).isdisjoint(heldout_templates(label, seed=3000))
+
+
+def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A random stage-2 model decodes noise (insertions everywhere): corrupt text as a trained one would.
+    mild = ConfusionModel(
+        np.eye(len(PHONEMES)), np.full(len(PHONEMES), 0.05), 0.02, np.full(len(PHONEMES), 1 / len(PHONEMES))
+    )
+    monkeypatch.setattr(text_intent, "estimate_confusion", lambda *args, **kw: mild)
+    torch.manual_seed(0)
+    labels = sorted(LABELS)
+    stage2 = tmp_path / "stage2.safetensors"
+    save_checkpoint(
+        stage2,
+        build_model(small_dims(), labels, len(PHONEMES)),
+        extra={"ctc_vocab": list(PHONEMES), "threshold": 0.0, "stage": "finetune"},
+    )
+    cfg = TrainConfig(
+        manifest=str(tiny_corpus), out_dir=str(tmp_path / "out"), seed=3, threads=1, batch_size=16,
+        max_steps=60, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=30, text_per_label=40,
+        decode_draws=2, decode_fraction=0.25, eval_splits=("dev",),
+    )  # fmt: skip
+    path = text_intent.train(cfg, stage2)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    with_text = [r["loss"] for r in rows if r["head"] == "with_text"]
+    assert len(with_text) == 60 and np.mean(with_text[-10:]) < 0.8 * np.mean(with_text[:10])
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is not None
+    assert 0.0 <= loaded.extra["fusion_weight"] <= 1.0 and loaded.extra["stage"] == "text_intent"
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["acoustic"]["train_decodes"] == 2 * 4 * len(LABELS)
+    assert set(report["test"]["dev"]) >= {
+        "audio",
+        "text",
+        "text_decodes_only",
+        "fused",
+        "fused_with_threshold",
+    }
+    assert 0 <= report["phonemization"]["mismatch_rate"] <= 1
+    r = Classifier.from_checkpoint(path).classify(np.zeros(4000, np.float32))
+    assert r.text_scores is not None and set(r.scores) == set(labels)

@@ -1,0 +1,504 @@
+"""Stage 2b: a phoneme-sequence intent head trained on text, fused with the audio head.
+
+Text is free: the phrase bank yields thousands of phrasings per intent where a few hundred are
+synthesized. This stage (1) phonemizes phrasings word by word with espeak-ng, (2) measures how the
+stage-2 model's CTC decode errs (substitutions, deletions, insertions, aligned by Levenshtein on
+train clips through the telephony channel), (3) trains ``PhonemeIntentClassifier`` on the real
+decodes of training clips plus unsynthesized phrasings corrupted by that confusion model, (4)
+calibrates its temperature, the fusion weight and the out-of-scope threshold on dev, and (5) saves
+the stage-2 model plus the head. Held-out phrase templates never reach the text (``train_templates``);
+the test splits are only scored, and a second head trained without the extra phrasings measures
+what they buy.
+
+    python -m training.text_intent --config training/configs/text_intent.yaml \\
+        --model runs/finetune/model.safetensors --out runs/text_intent
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ivr.errors import ConfigError
+from ivr.intents import OUT_OF_SCOPE
+from ivr.model.checkpoint import load_checkpoint, save_checkpoint
+from ivr.model.model import IntentModel
+from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims, clean_ids, fuse, pad_ids
+from ivr.runtime.classify import Classifier, greedy_ctc_ids
+from training import evaluate
+from training.calibrate import choose_threshold, fit_temperature
+from training.config import TrainConfig, load_config, lr_at
+from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
+from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
+from training.manifest import read_manifest
+from training.phrases import TEMPLATES, Phrase, decorate, expand, heldout_templates
+from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
+
+FUSION_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # w in steps of 0.05
+TEST_PHRASE_SEED_OFFSET = 3000  # training.corpus.plan draws split i (test_phrase: i = 3) with seed + 1000 i
+Seq = list[int]
+
+
+# -- text: phrasings of the training templates, phonemized word by word -----------------------------
+def train_templates(label: str, corpus_seed: int = 0) -> list[str]:
+    """Templates of ``label`` the text head may read: none held out, by the split's own seed or the
+    seed ``training.corpus`` draws ``test_phrase`` with (the two sets differ)."""
+    held = heldout_templates(label, seed=corpus_seed) | heldout_templates(
+        label, seed=corpus_seed + TEST_PHRASE_SEED_OFFSET
+    )
+    return [t for t in TEMPLATES[label] if t not in held]
+
+
+def text_phrasings(label: str, count: int, *, seed: int, corpus_seed: int = 0) -> list[Phrase]:
+    """``count`` decorated phrasings of ``label`` from ``train_templates``; deterministic."""
+    rng = random.Random(f"text_intent:{seed}:{label}")
+    pool = [(t, s) for t in train_templates(label, corpus_seed) for s in expand(t)]
+    return [
+        Phrase(decorate(core, rng), label, t, "train") for t, core in (rng.choice(pool) for _ in range(count))
+    ]
+
+
+def word_lexicon(sentences: Sequence[str], *, workers: int = 1) -> dict[str, str]:
+    """Phonemes of every distinct word: one espeak-ng call per word instead of per sentence."""
+    return phonemize_all({w for s in sentences for w in s.split()}, workers=workers)
+
+
+def phonemize_words(sentence: str, lexicon: dict[str, str]) -> str:
+    """A sentence's phonemes as its words' joined by the word boundary (no cross-word effects)."""
+    return " ".join(p for p in (lexicon[w] for w in sentence.split()) if p)
+
+
+# -- alignment and the confusion model of the acoustic decoder --------------------------------------
+def align(ref: Sequence[int], hyp: Sequence[int]) -> list[tuple[int | None, int | None]]:
+    """Levenshtein alignment: (ref, hyp) pairs; None on one side marks an insertion or a deletion."""
+    n, m = len(ref), len(hyp)
+    cost = np.zeros((n + 1, m + 1), np.int32)
+    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            sub = cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1])
+            cost[i, j] = min(sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = n, m
+    while i or j:  # prefer diagonal moves so a substitution is not split into a deletion + insertion
+        if i and j and cost[i, j] == cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            i, j = i - 1, j - 1
+            pairs.append((ref[i], hyp[j]))
+        elif i and cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+            pairs.append((ref[i], None))
+        else:
+            j -= 1
+            pairs.append((None, hyp[j]))
+    return pairs[::-1]
+
+
+def edit_distance(ref: Sequence[int], hyp: Sequence[int]) -> int:
+    return sum(r != h for r, h in align(ref, hyp))
+
+
+def error_rate(refs: Sequence[Sequence[int]], hyps: Sequence[Sequence[int]]) -> float:
+    """Edits over reference symbols, word boundaries included (the phoneme error rate)."""
+    edits = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
+    return edits / max(1, sum(len(r) for r in refs))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfusionModel:
+    """How the acoustic decoder garbles a reference phoneme string, per symbol."""
+
+    substitution: npt.NDArray[np.float64]  # (V, V) P(hyp | ref) for a ref symbol that is not deleted
+    deletion: npt.NDArray[np.float64]  # (V,) P(deleted | ref)
+    insertion_rate: float  # expected insertions per slot (before each ref symbol, and at the end)
+    insertion: npt.NDArray[np.float64]  # (V,) P(symbol | an insertion)
+
+
+def estimate_confusion(
+    pairs: Sequence[tuple[Sequence[int], Sequence[int]]], vocab_size: int, *, smoothing: float = 1.0
+) -> ConfusionModel:
+    """Count aligned (ref, hyp) events; ``smoothing`` pseudo-counts pull rare symbols toward being
+    read correctly and toward the average deletion rate."""
+    sub = np.zeros((vocab_size, vocab_size))
+    dele, ins = np.zeros(vocab_size), np.zeros(vocab_size)
+    slots = 0
+    for ref, hyp in pairs:
+        slots += len(ref) + 1
+        for r, h in align(ref, hyp):
+            if r is None:
+                ins[h] += 1
+            elif h is None:
+                dele[r] += 1
+            else:
+                sub[r, h] += 1
+    seen = sub.sum(1) + dele  # (V,) occurrences of each ref symbol
+    mean_deletion = dele.sum() / max(1.0, seen.sum())
+    deletion = np.where(
+        seen + smoothing > 0,
+        (dele + smoothing * mean_deletion) / np.maximum(seen + smoothing, 1e-12),
+        mean_deletion,
+    )
+    kept = sub + smoothing * np.eye(vocab_size)
+    rows = kept.sum(1, keepdims=True)
+    substitution = np.where(rows > 0, kept / np.maximum(rows, 1e-12), np.eye(vocab_size))
+    insertion = ins / ins.sum() if ins.sum() else np.full(vocab_size, 1.0 / vocab_size)
+    return ConfusionModel(substitution, deletion, float(ins.sum() / max(1, slots)), insertion)
+
+
+def corrupt(ids: Sequence[int], model: ConfusionModel, rng: np.random.Generator) -> Seq:
+    """One sample of what the decoder might print for reference ``ids`` (cleaned like a decode)."""
+    ref = np.asarray(ids, np.int64)
+    keep = rng.random(len(ref)) >= model.deletion[ref]
+    cdf = np.cumsum(model.substitution[ref], axis=1)  # (n, V)
+    hyp = np.minimum((rng.random(len(ref))[:, None] > cdf).sum(1), len(model.insertion) - 1)
+    inserts = rng.random(len(ref) + 1) < min(1.0, model.insertion_rate)
+    extra = np.minimum(
+        np.searchsorted(np.cumsum(model.insertion), rng.random(len(ref) + 1)), len(model.insertion) - 1
+    )
+    out: Seq = []
+    for k in range(len(ref) + 1):
+        if inserts[k]:
+            out.append(int(extra[k]))
+        if k < len(ref) and keep[k]:
+            out.append(int(hyp[k]))
+    return clean_ids(out)
+
+
+# -- decoding clips with the stage-2 model ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Decodes:
+    """Greedy CTC decodes of clips through the channel, with what the audio head said about them."""
+
+    hyps: list[Seq]
+    refs: list[Seq]  # reference phoneme ids (empty where the manifest has none)
+    labels: list[int]
+    audio_logits: list[list[float]]  # (N, L) uncalibrated intent logits
+
+
+@torch.no_grad()
+def decode(
+    model: IntentModel, bank: ClipBank, label_index: dict[str, int], rng: np.random.Generator, batch: int
+) -> Decodes:
+    """Decode every clip of ``bank`` once through the channel (length-sorted batches: less padding)."""
+    model.eval()
+    order = sorted(range(len(bank)), key=lambda i: len(bank.clips[i]))
+    out = Decodes([], [], [], [])
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        b = make_batch(bank, idx, rng, label_index=label_index, channel=DEFAULT_CHANNEL, max_samples=10**9)
+        res = model(b.wave, b.lengths)
+        assert res.ctc_log_probs is not None
+        ctc = res.ctc_log_probs.numpy()
+        for row, i in enumerate(idx):
+            out.hyps.append(clean_ids(greedy_ctc_ids(ctc[row, : int(res.frame_lengths[row])])))
+            out.refs.append(clean_ids(phoneme_ids(bank.utterances[i].phonemes)))
+            out.labels.append(label_index[str(bank.utterances[i].label)])
+        out.audio_logits.extend(res.intent_logits.float().tolist())
+    return out
+
+
+def cached_decodes(path: Path, key: str, make: Callable[[], Decodes]) -> Decodes:
+    """Decoding is the slow part of the stage: keep it beside the output, keyed by model and settings."""
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            return Decodes(**stored["decodes"])
+    decodes = make()
+    path.write_text(json.dumps({"key": key, "decodes": asdict(decodes)}))
+    return decodes
+
+
+# -- the text head ----------------------------------------------------------------------------------
+def train_head(
+    cfg: TrainConfig,
+    labels: Sequence[str],
+    decoded: Decodes,
+    text: Sequence[tuple[Seq, int]],
+    confusion: ConfusionModel,
+    dev: Decodes,
+    log: list[dict[str, object]],
+    name: str,
+) -> PhonemeIntentClassifier:
+    """Cross-entropy on real decodes mixed with corrupted text (``decode_fraction`` of each batch)."""
+    torch.manual_seed(cfg.seed)
+    head = PhonemeIntentClassifier(PhonemeIntentDims(vocab_size=len(PHONEMES)), labels)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_real = cfg.batch_size if not text else max(1, round(cfg.batch_size * cfg.decode_fraction))
+    for step in range(cfg.max_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        rng = step_rng(cfg.seed, step)
+        real = rng.integers(len(decoded.hyps), size=n_real)
+        seqs = [decoded.hyps[i] for i in real]
+        targets = [decoded.labels[i] for i in real]
+        for i in rng.integers(len(text), size=cfg.batch_size - n_real) if text else []:
+            seqs.append(corrupt(text[i][0], confusion, rng))  # a fresh corruption every time it is drawn
+            targets.append(text[i][1])
+        head.train()
+        ids, lengths = pad_ids(seqs)
+        logits = head(ids, lengths)
+        loss = F.cross_entropy(logits, torch.tensor(targets))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(head.parameters(), cfg.grad_clip)
+        optimizer.step()
+        row: dict[str, object] = {"step": step + 1, "head": name, "loss": loss.item(), "lr": lr_at(step, cfg)}
+        if cfg.eval_interval and (step + 1) % cfg.eval_interval == 0:
+            row["dev_accuracy"] = accuracy(head_logits(head, dev.hyps), dev.labels)
+        log.append(row)
+    return head.eval()
+
+
+@torch.no_grad()
+def head_logits(head: PhonemeIntentClassifier, seqs: Sequence[Seq], batch: int = 256) -> Tensor:
+    head.eval()
+    parts = [head(*pad_ids(seqs[s : s + batch])) for s in range(0, len(seqs), batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, len(head.labels))
+
+
+def accuracy(logits_or_probs: Tensor, labels: Sequence[int]) -> float:
+    return float((logits_or_probs.argmax(-1) == torch.tensor(labels)).float().mean())
+
+
+def choose_fusion_weight(
+    audio: Tensor, text: Tensor, labels: Sequence[int]
+) -> tuple[float, dict[float, float]]:
+    """The w of FUSION_GRID with the best dev accuracy (ties: the smaller w), and every w's accuracy."""
+    scores = {float(w): accuracy(fuse(audio, text, float(w)), labels) for w in FUSION_GRID}
+    best = max(scores, key=lambda w: (scores[w], -w))
+    return best, scores
+
+
+# -- the stage --------------------------------------------------------------------------------------
+def train(cfg: TrainConfig, model_path: Path) -> Path:
+    """Run stage 2b on the stage-2 checkpoint ``model_path``; returns the exported checkpoint path."""
+    torch.manual_seed(cfg.seed)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    loaded = load_checkpoint(model_path)
+    model = loaded.model
+    if not isinstance(model, IntentModel) or model.ctc_head is None:
+        raise ConfigError(f"{model_path}: stage 2b needs a stage-2 model with a CTC head")
+    labels = list(model.labels)
+    label_index = {label: i for i, label in enumerate(labels)}
+    report: dict[str, Any] = {"model": str(model_path), "config": cfg.to_dict()}
+
+    # -- text: phrasings of the training templates, phonemized word by word ----------------------
+    text_labels = [label for label in labels if label in TEMPLATES]
+    phrasings = [p for label in text_labels for p in text_phrasings(label, cfg.text_per_label, seed=cfg.seed)]
+    check = [p.text for p in text_phrasings(text_labels[0], 1, seed=cfg.seed)] + [
+        p.text for label in text_labels for p in text_phrasings(label, 3, seed=cfg.seed + 1)
+    ]
+    lexicon = word_lexicon([p.text for p in phrasings] + check, workers=max(1, cfg.threads))
+    report["phonemization"] = word_vs_sentence(check[:50], lexicon)
+    text = [
+        (clean_ids(phoneme_ids(phonemize_words(p.text, lexicon))), label_index[p.label]) for p in phrasings
+    ]
+
+    # -- the acoustic model's errors, measured on train decodes; its phoneme error rate on dev ----
+    manifest = Path(cfg.manifest)
+    utts = [u for u in read_manifest(manifest) if u.label in label_index]
+    cache = manifest.parent / "cache"
+    train_bank = balanced_subset(
+        ClipBank.load([u for u in utts if u.split in cfg.train_splits], cache),
+        cfg.labels_per_intent,
+        seed=cfg.seed,
+    )
+    dev_bank = ClipBank.load([u for u in utts if u.split == cfg.dev_split], cache)
+    key = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
+    decoded = cached_decodes(
+        out / "decodes-train.json",
+        f"{key}:{cfg.seed}:{cfg.decode_draws}:{cfg.labels_per_intent}:{len(train_bank)}",
+        lambda: concat(
+            [
+                decode(model, train_bank, label_index, step_rng(cfg.seed, draw, 1), cfg.batch_size)
+                for draw in range(cfg.decode_draws)
+            ]
+        ),
+    )
+    dev = cached_decodes(
+        out / "decodes-dev.json",
+        f"{key}:{cfg.seed}:{len(dev_bank)}",
+        lambda: decode(model, dev_bank, label_index, step_rng(cfg.seed, EVAL_STEP), cfg.batch_size),
+    )
+    with_refs = [(r, h) for r, h in zip(decoded.refs, decoded.hyps, strict=True) if r]
+    confusion = estimate_confusion(with_refs, len(PHONEMES))
+    dev_refs = [(r, h) for r, h in zip(dev.refs, dev.hyps, strict=True) if r]
+    report["acoustic"] = {
+        "train_decodes": len(decoded.hyps),
+        "train_per": error_rate(*zip(*with_refs, strict=True)) if with_refs else None,
+        "dev_per": error_rate(*zip(*dev_refs, strict=True)) if dev_refs else None,
+        "deletion_rate": float(np.average(confusion.deletion[2:])),
+        "insertion_rate": confusion.insertion_rate,
+        "worst_kept": worst_symbols(confusion),
+    }
+    print(
+        f"decoded {len(decoded.hyps)} train and {len(dev.hyps)} dev clips; dev PER {report['acoustic']['dev_per']}"
+    )
+
+    # -- the text head with the unsynthesized phrasings, and without them (the measurement) -------
+    log: list[dict[str, object]] = []
+    head = train_head(cfg, labels, decoded, text, confusion, dev, log, "with_text")
+    ablation = train_head(cfg, labels, decoded, [], confusion, dev, log, "decodes_only")
+    (out / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in log))
+
+    # -- calibration on dev: temperature, fusion weight, threshold --------------------------------
+    dev_labels = torch.tensor(dev.labels)
+    audio_dev = model.intent_head.probabilities(torch.tensor(dev.audio_logits))
+    text_logits = head_logits(head, dev.hyps)
+    head.temperature.fill_(fit_temperature(text_logits, dev_labels))
+    ablation.temperature.fill_(fit_temperature(head_logits(ablation, dev.hyps), dev_labels))
+    text_dev = head.probabilities(text_logits)
+    weight, by_weight = choose_fusion_weight(audio_dev, text_dev, dev.labels)
+    fused_dev = fuse(audio_dev, text_dev, weight)
+    oos = label_index.get(OUT_OF_SCOPE, -1)
+    threshold = choose_threshold(
+        fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION
+    )
+    report["calibration"] = {
+        "text_temperature": float(head.temperature),
+        "fusion_weight": weight,
+        "threshold": threshold,
+        "dev_accuracy_by_weight": by_weight,
+    }
+    report["dev"] = {
+        "audio": accuracy(audio_dev, dev.labels),
+        "text": accuracy(text_dev, dev.labels),
+        "text_decodes_only": accuracy(head_logits(ablation, dev.hyps), dev.labels),
+        "fused": accuracy(fused_dev, dev.labels),
+    }
+
+    # -- export: the stage-2 model plus the head ---------------------------------------------------
+    path = out / MODEL_FILE
+    fused_model = IntentModel(model.encoder, model.intent_head, model.ctc_head, head)
+    extra = {
+        **loaded.extra,
+        "stage": "text_intent",
+        "text_intent_config": cfg.to_dict(),
+        "fusion_weight": weight,
+        "threshold": threshold,
+        "text_temperature": float(head.temperature),
+        "dev_accuracy": report["dev"]["fused"],
+    }
+    save_checkpoint(path, fused_model, labels=labels, extra=extra)
+    splits = [s for s in cfg.eval_splits if any(u.split == s for u in utts)]
+    report["test"] = {s: score_split(path, ablation, manifest, s, labels) for s in splits}
+    report["seconds"] = round(time.time() - started)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(summary(report))
+    return path
+
+
+def concat(parts: Sequence[Decodes]) -> Decodes:
+    """Several decoding passes as one."""
+    return Decodes(
+        [s for p in parts for s in p.hyps],
+        [s for p in parts for s in p.refs],
+        [y for p in parts for y in p.labels],
+        [row for p in parts for row in p.audio_logits],
+    )
+
+
+def word_vs_sentence(sentences: Sequence[str], lexicon: dict[str, str]) -> dict[str, float]:
+    """How far word-by-word phonemization is from espeak-ng on the whole sentence."""
+    whole = [phoneme_ids(phonemize(s)) for s in sentences]
+    words = [phoneme_ids(phonemize_words(s, lexicon)) for s in sentences]
+    differ = sum(a != b for a, b in zip(whole, words, strict=True))
+    return {
+        "sentences": len(sentences),
+        "mismatch_rate": differ / max(1, len(sentences)),
+        "phoneme_error_rate": error_rate(whole, words),
+    }
+
+
+def worst_symbols(model: ConfusionModel, k: int = 5) -> dict[str, float]:
+    """The symbols the decoder keeps least often (neither deleted nor substituted)."""
+    kept = (1 - model.deletion) * np.diag(model.substitution)
+    order = [int(i) for i in np.argsort(kept) if i > 1][:k]
+    return {PHONEMES[i]: round(float(kept[i]), 3) for i in order}
+
+
+def score_split(
+    path: Path, ablation: PhonemeIntentClassifier, manifest: Path, split: str, labels: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Audio head, text head, fused and the decodes-only text head on one split, as evaluate scores it."""
+    classifier = Classifier.from_checkpoint(path)
+    utts = [u for u in read_manifest(manifest) if u.split == split and u.label in labels]
+    results = evaluate.classify_results(
+        classifier, ClipBank.load(utts, manifest.parent / "cache"), channel=True
+    )
+    truth = np.array([labels.index(str(u.label)) for u in utts], np.int64)
+    seqs = [clean_ids(phoneme_ids(r.transcript)) for r in results]
+    probs = {
+        "audio": evaluate.score_matrix([r.audio_scores or r.scores for r in results], labels),
+        "text": evaluate.score_matrix([r.text_scores or r.scores for r in results], labels),
+        "text_decodes_only": ablation.probabilities(head_logits(ablation, seqs)).numpy(),
+        "fused": evaluate.score_matrix([r.scores for r in results], labels),
+    }
+    out = {}
+    for name, p in probs.items():
+        m = evaluate.score(p, truth, labels, 0.0)
+        out[name] = {
+            "accuracy": float(np.mean(p.argmax(-1) == truth)),
+            "inscope_accuracy": m.inscope_accuracy,
+        }
+    fused = evaluate.score(probs["fused"], truth, labels, classifier.threshold)
+    out["fused_with_threshold"] = {
+        "inscope_accuracy": fused.inscope_accuracy,
+        "oos_rejection": fused.oos_rejection,
+        "false_rejection": fused.false_rejection,
+    }
+    return out
+
+
+def summary(report: dict[str, Any]) -> str:
+    lines = [
+        f"phonemization word-by-word vs whole sentence: {report['phonemization']}",
+        f"acoustic model: {report['acoustic']}",
+        f"calibration: fusion_weight={report['calibration']['fusion_weight']} "
+        f"threshold={report['calibration']['threshold']:.3f}",
+        "| split | audio | text | text (decodes only) | fused | fused in-scope (threshold) |",
+        "|---|---|---|---|---|---|",
+    ]
+    dev = report["dev"]
+    lines.append(
+        f"| dev | {dev['audio']:.3f} | {dev['text']:.3f} | {dev['text_decodes_only']:.3f} | {dev['fused']:.3f} | |"
+    )
+    for split, r in report["test"].items():
+        lines.append(
+            f"| {split} | {r['audio']['accuracy']:.3f} | {r['text']['accuracy']:.3f} "
+            f"| {r['text_decodes_only']['accuracy']:.3f} | {r['fused']['accuracy']:.3f} "
+            f"| {r['fused_with_threshold']['inscope_accuracy']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Stage 2b: the phoneme (text) intent head, fused.")
+    parser.add_argument("--config", default="training/configs/text_intent.yaml")
+    parser.add_argument("--model", type=Path, default=Path("runs/finetune/model.safetensors"))
+    parser.add_argument("--out", default=None, help="output folder (default: the config's out_dir)")
+    args, overrides = parser.parse_known_args(argv)
+    if args.out:
+        overrides = [*overrides, f"--out_dir={args.out}"]
+    print(train(load_config(args.config, overrides), args.model))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
