@@ -5,7 +5,10 @@ Splits (the held-out ones are the numbers that matter):
 - ``unlabeled``: generic and caller-like sentences, training voices (stage 1);
 - ``train`` / ``dev``: training templates, training voices (dev tunes temperature and threshold);
 - ``test_voice``: training templates, voices never heard in training;
-- ``test_phrase``: templates never seen in training, training voices.
+- ``test_phrase``: templates never seen in training (nor in ``unlabeled``), training voices.
+
+One set of held-out templates (``heldout_seed = spec.seed``) serves every split; each split draws its
+sample with its own seed.
 
     python -m training.corpus --out data/corpus --train-per-label 600
 """
@@ -44,7 +47,8 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
     seen = [v for v in voices if not v.heldout]
     unseen = [v for v in voices if v.heldout]
     labels = [*DEFAULT_INTENTS, OUT_OF_SCOPE]
-    for job in sample_jobs(unlabeled_sentences(spec.unlabeled, seed=spec.seed), seen, seed=spec.seed):
+    unlabeled = unlabeled_sentences(spec.unlabeled, seed=spec.seed, heldout_seed=spec.seed)
+    for job in sample_jobs(unlabeled, seen, seed=spec.seed):
         yield "unlabeled", None, job
     # (split, template split, voices, count): dev draws new samples from the training templates.
     layout: list[tuple[str, str, list[Voice], int]] = [
@@ -55,7 +59,8 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
     ]
     for i, (split, phrase_split, pool, count) in enumerate(layout):
         for label in labels:
-            texts = [p.text for p in phrases(label, phrase_split, count, seed=spec.seed + 1000 * i)]
+            sample = phrases(label, phrase_split, count, seed=spec.seed + 1000 * i, heldout_seed=spec.seed)
+            texts = [p.text for p in sample]
             for job in sample_jobs(texts, pool, seed=f"{spec.seed}:{split}:{label}"):
                 yield split, label, job
 

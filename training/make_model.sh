@@ -51,21 +51,27 @@ if [[ ! -f "$RUNS/finetune/model.safetensors" ]]; then
         --init="$RUNS/pretrain/encoder.safetensors" "${FINETUNE_ARGS[@]}"
 fi
 
-step "stage 2b: phoneme (text) intent head on unsynthesized phrasings, fused -> $RUNS/text_intent/model.safetensors"
-if [[ ! -f "$RUNS/text_intent/model.safetensors" ]]; then
-    "$PY" -m training.text_intent --config training/configs/text_intent.yaml \
-        --model "$RUNS/finetune/model.safetensors" --out "$RUNS/text_intent" \
-        --manifest="$DATA/manifest.jsonl" "${TEXT_ARGS[@]}"
+# Stage 2b measured no held-out gain over the stage-2 model it was first run on (docs/training.md),
+# so the shipped recipe leaves it out; TEXT_HEAD=1 runs it and ships the fused model.
+FINAL="$RUNS/finetune/model.safetensors"
+if [[ "${TEXT_HEAD:-0}" == "1" ]]; then
+    step "stage 2b: phoneme (text) intent head on unsynthesized phrasings, fused -> $RUNS/text_intent/model.safetensors"
+    if [[ ! -f "$RUNS/text_intent/model.safetensors" ]]; then
+        "$PY" -m training.text_intent --config training/configs/text_intent.yaml \
+            --model "$RUNS/finetune/model.safetensors" --out "$RUNS/text_intent" \
+            --manifest="$DATA/manifest.jsonl" "${TEXT_ARGS[@]}"
+    fi
+    FINAL="$RUNS/text_intent/model.safetensors"
 fi
 
 step "evaluation on held-out voices and phrases -> $RUNS/eval/report.md"
-if [[ ! -f "$RUNS/eval/report.json" ]]; then
-    "$PY" -m training.evaluate --model "$RUNS/text_intent/model.safetensors" \
+if [[ ! "$RUNS/eval/report.json" -nt "$FINAL" ]]; then  # a report older than the model is stale
+    "$PY" -m training.evaluate --model "$FINAL" \
         --manifest "$DATA/manifest.jsonl" --splits test_voice,test_phrase --out "$RUNS/eval"
 fi
 
 step "install -> $MODEL"
 mkdir -p "$(dirname "$MODEL")"
-cp "$RUNS/text_intent/model.safetensors" "$MODEL"
+cp "$FINAL" "$MODEL"
 cat "$RUNS/eval/report.md"
 echo "done: $MODEL (fill the figures of models/README.md from $RUNS/eval/report.md)"

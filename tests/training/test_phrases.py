@@ -58,3 +58,29 @@ def test_unlabeled_bank_is_deterministic_and_varied():
     a = list(unlabeled_sentences(500, seed=1))
     assert a == list(unlabeled_sentences(500, seed=1))
     assert len(set(a)) > 300
+
+
+def _heldout_only_cores(label: str) -> set[str]:
+    """Sentences only held-out templates produce (none of the training expansions contains them)."""
+    held = heldout_templates(label)
+    train = [c for t in TEMPLATES[label] if t not in held for c in expand(t)]
+    cores = {c for t in held for c in expand(t) if len(c.split()) >= 3}
+    return {c for c in cores if not any(c in other for other in train)}
+
+
+def test_every_split_of_a_corpus_shares_one_heldout_set():
+    from training.corpus import CorpusSpec, plan
+
+    spec = CorpusSpec(
+        unlabeled=600, train_per_label=30, dev_per_label=30, test_voice_per_label=30, test_phrase_per_label=30
+    )
+    texts: dict[str, set[str]] = {}
+    for split, _, job in plan(spec):
+        texts.setdefault(split, set()).add(job.text)
+    held_cores = set().union(*(_heldout_only_cores(label) for label in TEMPLATES))
+    assert held_cores
+    for split in ("unlabeled", "train", "dev", "test_voice"):
+        leaked = {t for t in texts[split] for c in held_cores if c in t}
+        assert not leaked, (split, sorted(leaked)[:3])
+    assert not texts["test_phrase"] & (texts["train"] | texts["dev"] | texts["unlabeled"])
+    assert sum(any(c in t for c in held_cores) for t in texts["test_phrase"]) > len(texts["test_phrase"]) // 4
