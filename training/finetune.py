@@ -35,6 +35,7 @@ from training.data import (
     Batch,
     ClipBank,
     balanced_subset,
+    length_bucketed_indices,
     make_batch,
     sample_indices,
     step_rng,
@@ -97,6 +98,7 @@ def train(cfg: TrainConfig) -> Path:
     # -- loop -------------------------------------------------------------------------------------
     log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
+    clip_lengths = [len(clip) for clip in train_bank.clips]
     channel = DEFAULT_CHANNEL if cfg.channel else None
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
@@ -106,7 +108,12 @@ def train(cfg: TrainConfig) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = lr * group["scale"]
         rng = step_rng(cfg.seed, step, d.rank)
-        idx = sample_indices(len(train_bank), cfg.batch_size, rng)
+        if cfg.length_bucketing:
+            idx = length_bucketed_indices(
+                clip_lengths, cfg.batch_size, seed=cfg.seed, step=step, rank=d.rank, world_size=d.world_size
+            )
+        else:
+            idx = sample_indices(len(train_bank), cfg.batch_size, rng)
         batch = make_batch(
             train_bank, idx, rng, label_index=label_index, channel=channel, max_samples=max_samples
         )
