@@ -75,4 +75,6 @@ def test_length_bucketed_batches_cover_each_epoch_once_with_little_padding():
     assert length_bucketed_indices(lengths, 12, seed=1, step=5) == epoch[5]
     assert length_bucketed_indices(lengths, 12, seed=1, step=2, rank=1, world_size=2) == epoch[5]
     assert length_bucketed_indices(lengths, 12, seed=1, step=per_epoch + 5) != epoch[5]
-    assert len(length_bucketed_indices(lengths[:5], 12, seed=1, step=0)) == 5  # a tiny bank: as sample_indices
+    assert (
+        len(length_bucketed_indices(lengths[:5], 12, seed=1, step=0)) == 5
+    )  # a tiny bank: as sample_indices
