@@ -44,13 +44,13 @@ from training.manifest import labels_of, read_manifest
 from training.state import (
     Dist,
     all_mean,
-    autocast,
     load_state,
     open_metrics,
     save_state,
     setup,
     teardown,
     unwrap,
+    use_bf16,
 )
 from training.synth import PHONEMES
 
@@ -99,6 +99,7 @@ def train(cfg: TrainConfig) -> Path:
     log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
     clip_lengths = [len(clip) for clip in train_bank.clips]
+    bf16 = use_bf16(cfg.precision, d.device)
     channel = DEFAULT_CHANNEL if cfg.channel else None
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
@@ -118,7 +119,7 @@ def train(cfg: TrainConfig) -> Path:
             train_bank, idx, rng, label_index=label_index, channel=channel, max_samples=max_samples
         )
         model.train()
-        with autocast(cfg.precision, d.device):
+        with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=bf16):
             ce, ctc, correct = losses(net, batch, d.device, ctc_weight=cfg.ctc_weight if use_ctc else 0.0)
         loss = ce + cfg.ctc_weight * ctc if use_ctc else ce
         optimizer.zero_grad(set_to_none=True)

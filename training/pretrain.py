@@ -28,7 +28,7 @@ from ivr.model.pretrain import gumbel_temperature, pretraining_loss
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, make_batch, sample_indices, step_rng
 from training.manifest import read_manifest
-from training.state import all_mean, autocast, load_state, open_metrics, save_state, setup, teardown
+from training.state import all_mean, load_state, open_metrics, save_state, setup, teardown, use_bf16
 
 ENCODER_FILE = "encoder.safetensors"  # the stage-1 result that stage 2 starts from
 # The paper anneals the Gumbel temperature 2 -> 0.5 by 0.999995 per update, which reaches its floor
@@ -74,6 +74,7 @@ def train(cfg: TrainConfig) -> Path:
     # -- loop -----------------------------------------------------------------------------------
     log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * dims.sample_rate_hz)
+    bf16 = use_bf16(cfg.precision, d.device)
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="pretrain"
     )
@@ -93,7 +94,7 @@ def train(cfg: TrainConfig) -> Path:
         )
         encoder.train()
         num_updates = step * ANNEAL_UPDATES // max(1, cfg.max_steps)
-        with autocast(cfg.precision, d.device):
+        with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=bf16):
             total, contrastive, diversity, accuracy = objective(
                 batch.wave.to(d.device), batch.lengths.to(d.device), num_updates
             )

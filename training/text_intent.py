@@ -45,6 +45,7 @@ from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
 from training.manifest import read_manifest
 from training.phrases import TEMPLATES, Phrase, decorate, expand, heldout_templates
+from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
 
 FUSION_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # w in steps of 0.05
@@ -280,9 +281,7 @@ def choose_fusion_weight(
 # -- the stage --------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, model_path: Path) -> Path:
     """Run stage 2b on the stage-2 checkpoint ``model_path``; returns the exported checkpoint path."""
-    torch.manual_seed(cfg.seed)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    setup("cpu", cfg.seed, cfg.threads)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -44,16 +44,20 @@ def format_json(path: str, r: ClassifyResult) -> str:
         "path": path,
         "intent": r.intent,
         "confidence": round(r.confidence, 4),
-        "scores": {k: round(v, 4) for k, v in r.scores.items()},
+        "scores": _rounded(r.scores),
         "top_k": [[k, round(v, 4)] for k, v in r.top_k],
         "transcript": r.transcript,
     }
     # A model with a phoneme head fuses two heads: each one's own view, for logs and debugging.
     if r.audio_scores is not None:
-        row["audio_scores"] = {k: round(v, 4) for k, v in r.audio_scores.items()}
+        row["audio_scores"] = _rounded(r.audio_scores)
     if r.text_scores is not None:
-        row["text_scores"] = {k: round(v, 4) for k, v in r.text_scores.items()}
+        row["text_scores"] = _rounded(r.text_scores)
     return json.dumps(row, ensure_ascii=False)
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in scores.items()}
 
 
 def format_text(path: str, r: ClassifyResult) -> str:

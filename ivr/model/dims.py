@@ -14,6 +14,13 @@ ATTENTION_KINDS = ("full", "block_causal")
 POOLING_KINDS = ("attention", "mean")
 
 
+def reject_unknown_fields(cls: type, data: dict[str, Any]) -> None:
+    """Metadata from a checkpoint names only fields ``cls`` has: a typo must not pass as a default."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+
+
 @dataclass(frozen=True, slots=True)
 class EncoderDims:
     """Hyper-parameters of the encoder, named after the paper (Baevski et al., 2020)."""
@@ -90,10 +97,7 @@ class EncoderDims:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderDims:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown EncoderDims fields: {', '.join(unknown)}")
+        reject_unknown_fields(cls, data)
         values = dict(data)
         values["conv_layers"] = tuple(tuple(int(v) for v in layer) for layer in data["conv_layers"])
         return cls(**values)
@@ -145,9 +149,7 @@ class HeadDims:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeadDims:
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown HeadDims fields: {', '.join(unknown)}")
+        reject_unknown_fields(cls, data)
         return cls(**data)
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ivr.model.dims import reject_unknown_fields
+
 PAD_ID = 0  # the CTC blank never survives a greedy decode, so it is free to pad with
 SPACE_ID = 1  # the word boundary of training.synth.PHONEMES
 
@@ -46,10 +48,7 @@ class PhonemeIntentDims:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PhonemeIntentDims:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown PhonemeIntentDims fields: {', '.join(unknown)}")
+        reject_unknown_fields(cls, d)
         return cls(**d)
 
 

@@ -9,7 +9,7 @@ import torch
 
 from ivr.errors import ConfigError
 from training.config import TrainConfig, load_config, lr_at
-from training.state import autocast, use_bf16
+from training.state import use_bf16
 
 
 def test_lr_warms_up_then_decays_to_min():
@@ -57,7 +57,6 @@ def test_precision_is_checked_and_explicit_choices_are_obeyed():
         TrainConfig(precision="fp8")
     cpu = torch.device("cpu")
     assert use_bf16("fp32", cpu) is False and use_bf16("bf16", cpu) is True
-    with autocast("bf16", cpu):
-        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
-    with autocast("fp32", cpu):
-        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
+    for precision, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(precision, cpu)):
+            assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == dtype
