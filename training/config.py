@@ -29,6 +29,7 @@ class TrainConfig:
     preset: str = "tiny_8k"  # ivr.model.dims preset for a model built from scratch
     # data
     train_splits: tuple[str, ...] = ("train",)
+    ctc_only_splits: tuple[str, ...] = ()  # stage 2: splits whose transcripts feed the CTC task alone
     dev_split: str = "dev"  # temperature and the out-of-scope threshold are fitted here
     labels_per_intent: int | None = None  # cap labeled clips per intent (label efficiency); None = all
     max_seconds: float = 6.0  # longer clips are randomly cropped

@@ -79,6 +79,9 @@ class ClipBank:
     def subset(self, indices: list[int]) -> ClipBank:
         return ClipBank([self.utterances[i] for i in indices], [self.clips[i] for i in indices])
 
+    def __add__(self, other: ClipBank) -> ClipBank:
+        return ClipBank(self.utterances + other.utterances, self.clips + other.clips)
+
     def split(self, *names: str) -> ClipBank:
         return self.subset([i for i, u in enumerate(self.utterances) if u.split in names])
 

@@ -42,13 +42,21 @@ def grid(experiment: str, pretrained: str) -> list[tuple[str, dict[str, object]]
 
 
 def run(
-    experiment: str, config: Path, overrides: Sequence[str], out: Path, pretrained: str
+    experiment: str,
+    config: Path,
+    overrides: Sequence[str],
+    out: Path,
+    pretrained: str,
+    only: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
-    """Train and score every run of the grid; returns {run: {split: in-scope accuracy, ...}}."""
+    """Train and score the grid's runs (those named in ``only``, when given, are trained; the
+    others are only read back if finished); returns {run: {split_metric: value}}."""
     results: dict[str, dict[str, float]] = {}
     for name, extra in grid(experiment, pretrained):
         run_dir = out / experiment / name
         report_path = run_dir / "eval" / "report.json"
+        if only and name not in only and not report_path.exists():
+            continue
         if not report_path.exists():
             options = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in extra.items()), f"out_dir={run_dir}"]
             cfg = load_config(config, options)
@@ -94,9 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pretrained", default="runs/pretrain/encoder.safetensors")
     parser.add_argument("--out", type=Path, default=Path("runs/experiments"))
     parser.add_argument("--plot", type=Path, default=Path("docs/label_efficiency.png"))
+    parser.add_argument(
+        "--only", default="", help="comma-separated run names to train (to split a grid across processes)"
+    )
     args, overrides = parser.parse_known_args(argv)
-    results = run(args.experiment, args.config, overrides, args.out, args.pretrained)
-    if args.experiment == "labels":
+    only = [name for name in args.only.split(",") if name]
+    results = run(args.experiment, args.config, overrides, args.out, args.pretrained, only)
+    if args.experiment == "labels" and len(results) == len(grid("labels", args.pretrained)):
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_labels(results, args.plot)
     for name, row in results.items():

@@ -67,12 +67,18 @@ def train(cfg: TrainConfig) -> Path:
 
     # -- data ------------------------------------------------------------------------------------
     manifest = Path(cfg.manifest)
-    utts = [u for u in read_manifest(manifest) if u.label is not None]
+    every = read_manifest(manifest)
+    utts = [u for u in every if u.label is not None]
     cache = manifest.parent / "cache"
     train_bank = ClipBank.load([u for u in utts if u.split in cfg.train_splits], cache)
     train_bank = balanced_subset(train_bank, cfg.labels_per_intent, seed=cfg.seed)
     dev_bank = ClipBank.load([u for u in utts if u.split == cfg.dev_split], cache)
     labels = labels_of(train_bank.utterances)
+    if cfg.ctc_only_splits and cfg.ctc_weight > 0:
+        # Transcribed but unlabeled clips (e.g. stage 1's sentences): more words for the phoneme
+        # task than the intent templates have; they carry label -1 and no intent loss.
+        phonetic = [u for u in every if u.split in cfg.ctc_only_splits and u.label is None and u.phonemes]
+        train_bank = train_bank + ClipBank.load(phonetic, cache)
     if len(labels) < 2:
         raise ConfigError(
             f"{manifest}: fine-tuning needs at least two labels in {cfg.train_splits}, found {labels}"
@@ -186,8 +192,15 @@ def losses(
     """(intent cross-entropy, phoneme CTC or 0, accuracy) of one batch."""
     out = net(batch.wave.to(device), batch.lengths.to(device))
     labels = batch.labels.to(device)
-    ce = F.cross_entropy(out.intent_logits, labels)
-    correct = float((out.intent_logits.argmax(-1) == labels).float().mean())
+    labeled = labels >= 0  # -1: a clip that only feeds the CTC task
+    if bool(labeled.all()):
+        ce = F.cross_entropy(out.intent_logits, labels)
+    elif bool(labeled.any()):
+        ce = F.cross_entropy(out.intent_logits[labeled], labels[labeled])
+    else:  # keeps the head in the graph, so every DDP rank reduces the same gradients
+        ce = out.intent_logits.sum() * 0.0
+    hits = out.intent_logits.argmax(-1) == labels
+    correct = float(hits[labeled].float().mean()) if bool(labeled.any()) else float("nan")
     ctc = out.intent_logits.new_zeros(())
     if ctc_weight > 0 and out.ctc_log_probs is not None:
         # Every row goes through ctc_loss, so the autograd graph (and DDP's gradient buckets) is

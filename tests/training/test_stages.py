@@ -7,15 +7,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ivr.model.checkpoint import load_checkpoint
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel
 from training import finetune, pretrain
 from training.config import TrainConfig
+from training.data import Batch, ClipBank, make_batch
 from training.synth import PHONEMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,6 +107,39 @@ def test_finetune_without_ctc_or_pretraining(tiny_corpus: Path, tmp_path: Path):
     loaded = load_checkpoint(path)
     assert isinstance(loaded.model, IntentModel) and loaded.model.ctc_head is None
     assert loaded.extra["ctc_vocab"] == []
+
+
+def test_transcribed_unlabeled_clips_feed_only_the_ctc_task(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    seen: list[tuple[str, int]] = []
+
+    def spy(bank: ClipBank, indices: list[int], rng: object, **kw: Any) -> Batch:
+        batch = make_batch(bank, indices, rng, **kw)  # type: ignore[arg-type]
+        seen.extend((bank.utterances[i].split, int(y)) for i, y in zip(indices, batch.labels, strict=True))
+        return batch
+
+    monkeypatch.setattr(finetune, "make_batch", spy)
+    cfg = smoke(tiny_corpus, tmp_path, ctc_only_splits=("unlabeled",), max_steps=4, batch_size=8)
+    loaded = load_checkpoint(finetune.train(cfg))
+    assert loaded.labels == ("check_balance", "out_of_scope", "report_lost_card")  # no unlabeled class
+    assert {y for split, y in seen if split == "unlabeled"} == {-1}
+    assert {y for split, y in seen if split == "train"} == {0, 1, 2}
+
+
+def test_the_intent_loss_and_accuracy_skip_rows_without_a_label():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 9.0]])
+
+    class Fixed(torch.nn.Module):
+        def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> SimpleNamespace:
+            return SimpleNamespace(intent_logits=logits, ctc_log_probs=None)
+
+    labels = torch.tensor([0, 2, -1])  # the third clip is transcribed but unlabeled
+    batch = Batch(torch.zeros(3, 80), torch.full((3,), 80), labels, torch.zeros(3, 1, dtype=torch.int64),
+                  torch.zeros(3, dtype=torch.int64))  # fmt: skip
+    ce, ctc, accuracy = finetune.losses(Fixed(), batch, torch.device("cpu"), ctc_weight=0.0)
+    torch.testing.assert_close(ce, F.cross_entropy(logits[:2], labels[:2]))
+    assert accuracy == 0.5 and float(ctc) == 0.0
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "finetune"])
