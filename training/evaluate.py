@@ -2,7 +2,8 @@
 
 For each split: in-scope accuracy, macro-F1, per-intent precision/recall, out-of-scope rejection
 and false-rejection rates, both with the calibrated threshold and with the out-of-scope class
-alone (threshold 0); a confusion-matrix PNG and a reliability diagram PNG. Clips go through the
+alone (threshold 0); a confusion-matrix PNG and a reliability diagram PNG; for a model with a CTC
+head, the phoneme error rate of its greedy transcripts. Clips go through the
 telephony channel with a fixed seed, so two evaluations of one model agree exactly.
 
     python -m training.evaluate --model runs/finetune/model.safetensors --splits test_voice,test_phrase
@@ -22,10 +23,12 @@ import numpy.typing as npt
 from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.runtime.classify import Classifier, ClassifyResult
+from training.alignment import error_rate
 from training.calibrate import rejected
 from training.channel import apply_channel
 from training.data import DEFAULT_CHANNEL, ClipBank
-from training.manifest import read_manifest
+from training.manifest import Utterance, read_manifest
+from training.synth import phoneme_ids
 
 EVAL_SEED = 20240229  # channel draws for evaluation; fixed so reports are comparable
 BATCH = 32
@@ -177,10 +180,17 @@ def score_matrix(scores: Sequence[dict[str, float]], labels: Sequence[str]) -> n
     return np.asarray([[s[label] for label in labels] for s in scores], np.float64).reshape(-1, len(labels))
 
 
-def classify_bank(classifier: Classifier, bank: ClipBank, *, channel: bool) -> npt.NDArray[np.float64]:
-    """(N, L) calibrated probabilities of every clip, through the fixed-seed channel."""
-    results = classify_results(classifier, bank, channel=channel)
-    return score_matrix([r.scores for r in results], classifier.labels)
+def transcript_error_rate(results: Sequence[ClassifyResult], utts: Sequence[Utterance]) -> float | None:
+    """Phoneme error rate of the transcripts against the references; None when no clip has one."""
+    pairs = [
+        (phoneme_ids(u.phonemes), phoneme_ids(r.transcript))
+        for r, u in zip(results, utts, strict=True)
+        if u.phonemes
+    ]
+    if not pairs:
+        return None
+    refs, hyps = zip(*pairs, strict=True)
+    return error_rate(refs, hyps)
 
 
 def evaluate(
@@ -192,6 +202,8 @@ def evaluate(
     utts = [u for u in read_manifest(manifest) if u.label is not None]
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {"model": str(model), "threshold": classifier.threshold, "splits": {}}
+    per: dict[str, float | None] = {}
+    report["phoneme_error_rate"] = per
     for split in splits:
         chosen = [u for u in utts if u.split == split]
         if not chosen:
@@ -202,7 +214,10 @@ def evaluate(
                 f"{manifest}: split {split!r} has labels the model does not know: {', '.join(unknown)}"
             )
         bank = ClipBank.load(chosen, manifest.parent / "cache")
-        probs = classify_bank(classifier, bank, channel=channel)
+        results = classify_results(classifier, bank, channel=channel)
+        probs = score_matrix([r.scores for r in results], labels)
+        has_ctc = classifier.model.ctc_head is not None
+        per[split] = transcript_error_rate(results, chosen) if has_ctc else None
         truth = np.array([labels.index(str(u.label)) for u in chosen], np.int64)
         calibrated = score(probs, truth, labels, classifier.threshold)
         class_only = score(probs, truth, labels, 0.0)
@@ -236,6 +251,10 @@ def markdown(report: dict[str, object]) -> str:
                 f"| {split} | {rule} | {m['n']} | {m['inscope_accuracy']:.3f} | {m['macro_f1']:.3f} "
                 f"| {m['oos_rejection']:.3f} | {m['false_rejection']:.3f} | {m['ece']:.3f} |"
             )
+    rates = {k: v for k, v in report.get("phoneme_error_rate", {}).items() if v is not None}  # type: ignore[attr-defined]
+    if rates:
+        lines += ["", "Phoneme error rate of the greedy CTC transcripts (references: espeak-ng):", ""]
+        lines += [f"- {split}: {rate:.3f}" for split, rate in rates.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -68,6 +68,9 @@ def run(
             for split in SPLITS
             for key in ("inscope_accuracy", "macro_f1")
         }
+        for split, rate in report.get("phoneme_error_rate", {}).items():
+            if rate is not None:
+                results[name][f"{split}_per"] = rate
     (out / experiment / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

@@ -39,6 +39,7 @@ from ivr.model.model import IntentModel
 from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims, clean_ids, fuse, pad_ids
 from ivr.runtime.classify import Classifier, greedy_ctc_ids
 from training import evaluate
+from training.alignment import align, error_rate
 from training.calibrate import choose_threshold, fit_temperature
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
@@ -78,41 +79,7 @@ def phonemize_words(sentence: str, lexicon: dict[str, str]) -> str:
     return " ".join(p for p in (lexicon[w] for w in sentence.split()) if p)
 
 
-# -- alignment and the confusion model of the acoustic decoder --------------------------------------
-def align(ref: Sequence[int], hyp: Sequence[int]) -> list[tuple[int | None, int | None]]:
-    """Levenshtein alignment: (ref, hyp) pairs; None on one side marks an insertion or a deletion."""
-    n, m = len(ref), len(hyp)
-    cost = np.zeros((n + 1, m + 1), np.int32)
-    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            sub = cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1])
-            cost[i, j] = min(sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
-    pairs: list[tuple[int | None, int | None]] = []
-    i, j = n, m
-    while i or j:  # prefer diagonal moves so a substitution is not split into a deletion + insertion
-        if i and j and cost[i, j] == cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
-            i, j = i - 1, j - 1
-            pairs.append((ref[i], hyp[j]))
-        elif i and cost[i, j] == cost[i - 1, j] + 1:
-            i -= 1
-            pairs.append((ref[i], None))
-        else:
-            j -= 1
-            pairs.append((None, hyp[j]))
-    return pairs[::-1]
-
-
-def edit_distance(ref: Sequence[int], hyp: Sequence[int]) -> int:
-    return sum(r != h for r, h in align(ref, hyp))
-
-
-def error_rate(refs: Sequence[Sequence[int]], hyps: Sequence[Sequence[int]]) -> float:
-    """Edits over reference symbols, word boundaries included (the phoneme error rate)."""
-    edits = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
-    return edits / max(1, sum(len(r) for r in refs))
-
-
+# -- the confusion model of the acoustic decoder ---------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ConfusionModel:
     """How the acoustic decoder garbles a reference phoneme string, per symbol."""

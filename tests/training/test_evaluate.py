@@ -12,7 +12,9 @@ from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import save_checkpoint
 from ivr.model.dims import tiny_8k
 from ivr.model.model import build_model
-from training.evaluate import evaluate, expected_calibration_error, score
+from ivr.runtime.classify import ClassifyResult
+from training.evaluate import evaluate, expected_calibration_error, score, transcript_error_rate
+from training.manifest import Utterance
 
 LABELS = ["a", "b", OUT_OF_SCOPE]
 
@@ -57,3 +59,15 @@ def test_report_and_plots_on_the_smoke_corpus(tiny_corpus: Path, tmp_path: Path)
     for name in ("confusion-dev.png", "reliability-dev.png"):
         assert (tmp_path / "eval" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| dev | with_threshold | 6 |" in (tmp_path / "eval" / "report.md").read_text()
+    assert report["phoneme_error_rate"] == {"dev": None}  # no CTC head, no transcripts
+
+
+def test_transcript_error_rate_counts_edits_over_reference_phonemes():
+    def said(transcript: str) -> ClassifyResult:
+        return ClassifyResult("a", 1.0, {"a": 1.0}, [("a", 1.0)], transcript)
+
+    utts = [Utterance(Path("x.wav"), "a", "dev", "hi", "haɪ"), Utterance(Path("y.wav"), "a", "dev", "", "")]
+    assert transcript_error_rate([said("haɪ"), said("zzz")], utts) == 0.0  # no reference: not counted
+    assert transcript_error_rate([said("hɪ"), said("")], utts) == pytest.approx(1 / 3)
+    assert transcript_error_rate([said(""), said("")], utts) == 1.0  # all blank: every phoneme deleted
+    assert transcript_error_rate([said("")], utts[1:]) is None

@@ -16,11 +16,12 @@ from ivr.runtime.classify import Classifier
 from tests.model.helpers import small_dims
 from tests.training.conftest import LABELS
 from training import text_intent
+from training.alignment import align, edit_distance
 from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
 from training.phrases import heldout_templates
 from training.synth import PHONEMES
-from training.text_intent import ConfusionModel, align, corrupt, edit_distance, estimate_confusion
+from training.text_intent import ConfusionModel, corrupt, estimate_confusion
 
 
 def test_align_pairs_substitutions_deletions_and_insertions():
