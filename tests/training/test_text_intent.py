@@ -21,6 +21,7 @@ from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
 from training.phrases import heldout_templates
 from training.synth import PHONEMES
+from training.text_ceiling import NgramBayes, ngrams
 from training.text_intent import ConfusionModel, corrupt, estimate_confusion
 
 
@@ -123,3 +124,12 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     assert 0 <= report["phonemization"]["mismatch_rate"] <= 1
     r = Classifier.from_checkpoint(path).classify(np.zeros(4000, np.float32))
     assert r.text_scores is not None and set(r.scores) == set(labels)
+
+
+def test_ngram_bayes_generalizes_through_shared_phoneme_ngrams():
+    # Label 0 says sequences around 2-3-4, label 1 around 6-7-8; unseen ones sharing a trigram follow.
+    train = [(2, 3, 4), (2, 3, 4, 5), (6, 7, 8), (6, 7, 8, 9)]
+    bayes = NgramBayes.fit(train, [0, 0, 1, 1], 2, (2, 3))
+    assert ngrams((2, 3), (2,)) == {(1, 2), (2, 3), (3, 1)}  # word boundaries at both ends
+    assert bayes.predict([(9, 2, 3, 4), (5, 6, 7, 8)]).tolist() == [0, 1]
+    assert bayes.predict([()]).tolist() in ([0], [1])  # nothing known: still a label, no crash
