@@ -193,9 +193,7 @@ def losses(
     out = net(batch.wave.to(device), batch.lengths.to(device))
     labels = batch.labels.to(device)
     labeled = labels >= 0  # -1: a clip that only feeds the CTC task
-    if bool(labeled.all()):
-        ce = F.cross_entropy(out.intent_logits, labels)
-    elif bool(labeled.any()):
+    if bool(labeled.any()):
         ce = F.cross_entropy(out.intent_logits[labeled], labels[labeled])
     else:  # keeps the head in the graph, so every DDP rank reduces the same gradients
         ce = out.intent_logits.sum() * 0.0
