@@ -5,9 +5,12 @@
 - ``ablations``: with and without the phoneme CTC task, with and without stage 1.
 
 Each run goes to ``runs/<experiment>/<name>/`` and is skipped when its report exists, so an
-interrupted grid continues where it stopped.
+interrupted grid continues where it stopped. ``--only`` trains just the named runs, so two
+one-thread processes can share a grid (1.4x the throughput of one two-thread process here). With
+the same overrides, ``labels/*-all`` are the same runs as ``ablations/*-ctc``: a symlink trains
+them once.
 
-    python -m training.experiments labels --max_steps=400
+    python -m training.experiments labels --max_steps=1500 --threads=1 --only=pretrained-1,scratch-1
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def run(
             for split in SPLITS
             for key in ("inscope_accuracy", "macro_f1")
         }
+        last = (run_dir / "metrics.jsonl").read_text().splitlines()[-1]
+        results[name]["steps"] = json.loads(last)["step"]
         for split, rate in report.get("phoneme_error_rate", {}).items():
             if rate is not None:
                 results[name][f"{split}_per"] = rate
@@ -75,7 +80,11 @@ def run(
     return results
 
 
-def plot_labels(results: dict[str, dict[str, float]], path: Path) -> None:
+def plot_labels(
+    results: dict[str, dict[str, float]], path: Path, reference: dict[str, float] | None = None
+) -> None:
+    """Accuracy against labels per intent; ``reference``: {split: accuracy} of the full-length
+    recipe with every label (the shipped model), drawn as stars at "all"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,15 +96,28 @@ def plot_labels(results: dict[str, dict[str, float]], path: Path) -> None:
         for split, color in zip(SPLITS, ("C0", "C1"), strict=True):
             ys = [results[f"{init}-{x}"][f"{split}_inscope_accuracy"] for x in xs]
             ax.plot(xs, ys, style, color=color, label=f"{init}, {split}")
+    for split, color in zip(SPLITS, ("C0", "C1"), strict=True):
+        if reference and split in reference:
+            ax.plot(
+                ["all"], [reference[split]], "*", color=color, markersize=12, label=f"make model, {split}"
+            )
     ax.set_xlabel("labeled clips per intent")
     ax.set_ylabel("in-scope accuracy")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Label efficiency: stage-1 encoder vs random init")
+    steps = sorted({int(row["steps"]) for row in results.values()})
+    ax.set_title(f"Label efficiency, stage-1 encoder vs random init ({'/'.join(map(str, steps))} steps)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def reference_accuracy(report: Path) -> dict[str, float] | None:
+    if not report.exists():
+        return None
+    splits = json.loads(report.read_text())["splits"]
+    return {split: splits[split]["with_threshold"]["inscope_accuracy"] for split in SPLITS if split in splits}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/experiments"))
     parser.add_argument("--plot", type=Path, default=Path("docs/label_efficiency.png"))
     parser.add_argument(
+        "--reference",
+        type=Path,
+        default=Path("runs/eval/report.json"),
+        help="evaluation report of the full recipe, drawn beside the grid (skipped if absent)",
+    )
+    parser.add_argument(
         "--only", default="", help="comma-separated run names to train (to split a grid across processes)"
     )
     args, overrides = parser.parse_known_args(argv)
@@ -113,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(args.experiment, args.config, overrides, args.out, args.pretrained, only)
     if args.experiment == "labels" and len(results) == len(grid("labels", args.pretrained)):
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_labels(results, args.plot)
+        plot_labels(results, args.plot, reference_accuracy(args.reference))
     for name, row in results.items():
         print(name, " ".join(f"{k}={v:.3f}" for k, v in row.items()))
     return 0
