@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ivr.intents import DEFAULT_INTENTS
 from training import finetune
 from training.config import load_config
 from training.evaluate import evaluate
@@ -101,6 +102,8 @@ def plot_labels(
             ax.plot(
                 ["all"], [reference[split]], "*", color=color, markersize=12, label=f"make model, {split}"
             )
+    chance = 1 / (len(DEFAULT_INTENTS) + 1)  # a uniform guess over the labels, out_of_scope included
+    ax.axhline(chance, color="gray", linestyle=":", label="chance")
     ax.set_xlabel("labeled clips per intent")
     ax.set_ylabel("in-scope accuracy")
     ax.set_ylim(0, 1)
