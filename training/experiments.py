@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_labels(results, args.plot, reference_accuracy(args.reference))
     for name, row in results.items():
-        print(name, " ".join(f"{k}={v:.3f}" for k, v in row.items()))
+        print(name, " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     return 0
 
 
