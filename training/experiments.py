@@ -53,32 +53,39 @@ def run(
     pretrained: str,
     only: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
-    """Train and score the grid's runs (those named in ``only``, when given, are trained; the
-    others are only read back if finished); returns {run: {split_metric: value}}."""
-    results: dict[str, dict[str, float]] = {}
+    """Train and score the grid's unfinished runs (only those named in ``only``, when given), then
+    read back every finished one, so the last of several processes sharing a grid sees them all;
+    returns {run: {split_metric: value}}."""
     for name, extra in grid(experiment, pretrained):
         run_dir = out / experiment / name
-        report_path = run_dir / "eval" / "report.json"
-        if only and name not in only and not report_path.exists():
+        if (only and name not in only) or (run_dir / "eval" / "report.json").exists():
             continue
-        if not report_path.exists():
-            options = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in extra.items()), f"out_dir={run_dir}"]
-            cfg = load_config(config, options)
-            model = finetune.train(cfg)
-            evaluate(model, Path(cfg.manifest), SPLITS, run_dir / "eval")
-        report = json.loads(report_path.read_text())
-        results[name] = {
-            f"{split}_{key}": report["splits"][split]["with_threshold"][key]
-            for split in SPLITS
-            for key in ("inscope_accuracy", "macro_f1")
-        }
-        last = (run_dir / "metrics.jsonl").read_text().splitlines()[-1]
-        results[name]["steps"] = json.loads(last)["step"]
-        for split, rate in report.get("phoneme_error_rate", {}).items():
-            if rate is not None:
-                results[name][f"{split}_per"] = rate
+        options = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in extra.items()), f"out_dir={run_dir}"]
+        cfg = load_config(config, options)
+        evaluate(finetune.train(cfg), Path(cfg.manifest), SPLITS, run_dir / "eval")
+    results = {
+        name: summary(out / experiment / name)
+        for name, _ in grid(experiment, pretrained)
+        if (out / experiment / name / "eval" / "report.json").exists()
+    }
     (out / experiment / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def summary(run_dir: Path) -> dict[str, float]:
+    """Accuracy, macro-F1 and phoneme error rate per split, and the steps trained, of a finished run."""
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    row: dict[str, float] = {
+        f"{split}_{key}": report["splits"][split]["with_threshold"][key]
+        for split in SPLITS
+        for key in ("inscope_accuracy", "macro_f1")
+    }
+    last = (run_dir / "metrics.jsonl").read_text().splitlines()[-1]
+    row["steps"] = json.loads(last)["step"]
+    for split, rate in report.get("phoneme_error_rate", {}).items():
+        if rate is not None:
+            row[f"{split}_per"] = rate
+    return row
 
 
 def plot_labels(
