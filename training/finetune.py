@@ -195,10 +195,10 @@ def losses(
     labeled = labels >= 0  # -1: a clip that only feeds the CTC task
     if bool(labeled.any()):
         ce = F.cross_entropy(out.intent_logits[labeled], labels[labeled])
+        correct = float((out.intent_logits[labeled].argmax(-1) == labels[labeled]).float().mean())
     else:  # keeps the head in the graph, so every DDP rank reduces the same gradients
         ce = out.intent_logits.sum() * 0.0
-    hits = out.intent_logits.argmax(-1) == labels
-    correct = float(hits[labeled].float().mean()) if bool(labeled.any()) else float("nan")
+        correct = float("nan")
     ctc = out.intent_logits.new_zeros(())
     if ctc_weight > 0 and out.ctc_log_probs is not None:
         # Every row goes through ctc_loss, so the autograd graph (and DDP's gradient buckets) is
