@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ivr.errors import ConfigError
+from ivr.model.phoneme_intent import READERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class TrainConfig:
     freeze_encoder_steps: int = 0  # train only the heads for this many steps first
     # stage 2b: the phoneme (text) intent head
     text_per_label: int = 2000  # unsynthesized phrasings per label for the text head; 0 = decodes only
+    text_reader: str = "ngram"  # the text head's reader: "ngram" (bag of phoneme n-grams) or "bigru"
     decode_draws: int = 2  # channel draws per training clip decoded by the stage-2 model
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
     eval_splits: tuple[str, ...] = ("test_voice", "test_phrase")  # scored after calibration, if present
@@ -74,6 +76,8 @@ class TrainConfig:
             problems.append(f"ctc_weight must be >= 0, got {self.ctc_weight}")
         if self.text_per_label < 0 or self.decode_draws < 1 or not 0 < self.decode_fraction <= 1:
             problems.append("text_per_label must be >= 0, decode_draws >= 1, decode_fraction in (0, 1]")
+        if self.text_reader not in READERS:
+            problems.append(f"text_reader must be one of {READERS}, got {self.text_reader!r}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:

@@ -195,9 +195,11 @@ def train_head(
     log: list[dict[str, object]],
     name: str,
 ) -> PhonemeIntentClassifier:
-    """Cross-entropy on real decodes mixed with corrupted text (``decode_fraction`` of each batch)."""
+    """Cross-entropy on real decodes mixed with corrupted text (real decodes: ``decode_fraction`` of each batch)."""
     torch.manual_seed(cfg.seed)
-    head = PhonemeIntentClassifier(PhonemeIntentDims(vocab_size=len(PHONEMES)), labels)
+    head = PhonemeIntentClassifier(
+        PhonemeIntentDims(vocab_size=len(PHONEMES), reader=cfg.text_reader), labels
+    )
     optimizer = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_real = cfg.batch_size if not text else max(1, round(cfg.batch_size * cfg.decode_fraction))
     for step in range(cfg.max_steps):

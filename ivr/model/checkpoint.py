@@ -23,7 +23,7 @@ from ivr.errors import CheckpointError
 from ivr.model.dims import EncoderDims, HeadDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel, build_model, head_dims
-from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims
+from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims, legacy_tensor_names
 
 FORMAT_VERSION = 1
 METADATA_KEY = "ivr"  # the safetensors header entry holding our JSON
@@ -82,8 +82,9 @@ def save_checkpoint(
 def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
     """Read a checkpoint written by ``save_checkpoint``; any problem raises ``CheckpointError`` naming the file."""
     path = Path(path)
-    header, tensors = _read(path)
+    header, stored = _read(path)
     meta = _metadata(path, header)
+    tensors = stored
     try:
         dims = EncoderDims.from_dict(meta["dims"])
         labels = tuple(str(label) for label in meta["labels"])
@@ -93,6 +94,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
             if meta.get("phoneme_head") is not None:  # absent from checkpoints older than stage 2b
                 text_head = PhonemeIntentClassifier(PhonemeIntentDims.from_dict(meta["phoneme_head"]), labels)
                 model = IntentModel(model.encoder, model.intent_head, model.ctc_head, text_head)
+                if "reader" not in meta["phoneme_head"]:
+                    tensors = legacy_tensor_names(tensors, "phoneme_head.")
         elif meta["kind"] == "encoder":
             model = Wav2Vec2Encoder(dims)
         else:
@@ -106,7 +109,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
             "tensors (phoneme_head.*); re-export it with training.text_intent"
         )
     _check_tensors(path, model, tensors)
-    if tensor_digest(tensors) != meta.get("sha256"):
+    if tensor_digest(stored) != meta.get("sha256"):
         raise CheckpointError(f"{path}: tensor data is corrupt (SHA-256 differs from the one stored at save)")
     model.load_state_dict(tensors, strict=True)
     return LoadedCheckpoint(model.eval(), dims, labels, dict(meta.get("extra") or {}), FORMAT_VERSION)

@@ -12,9 +12,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ivr.errors import CheckpointError
-from ivr.model.checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
+from ivr.model.checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint, tensor_digest
 from ivr.model.model import IntentModel, build_model
 from ivr.model.phoneme_intent import (
+    READERS,
     PhonemeIntentClassifier,
     PhonemeIntentDims,
     clean_ids,
@@ -29,33 +30,77 @@ VOCAB = 51
 REPO = Path(__file__).resolve().parents[2]
 
 
-def head(seed: int = 0) -> PhonemeIntentClassifier:
+def head(seed: int = 0, reader: str = "ngram") -> PhonemeIntentClassifier:
     torch.manual_seed(seed)
-    return PhonemeIntentClassifier(
-        PhonemeIntentDims(vocab_size=VOCAB, embed_dim=16, hidden_dim=16, mlp_dim=16), LABELS
-    ).eval()
+    dims = PhonemeIntentDims(
+        vocab_size=VOCAB, reader=reader, embed_dim=16, hidden_dim=16, mlp_dim=16, ngram_buckets=512
+    )
+    return PhonemeIntentClassifier(dims, LABELS).eval()
 
 
-def fused_model(seed: int = 0) -> IntentModel:
+def fused_model(seed: int = 0, reader: str = "ngram") -> IntentModel:
     torch.manual_seed(seed)
     base = build_model(small_dims(), LABELS, VOCAB)
-    return IntentModel(base.encoder, base.intent_head, base.ctc_head, head(seed)).eval()
+    return IntentModel(base.encoder, base.intent_head, base.ctc_head, head(seed, reader)).eval()
 
 
-def test_logits_have_one_column_per_label_and_probabilities_sum_to_one():
+@pytest.mark.parametrize("reader", READERS)
+def test_logits_have_one_column_per_label_and_probabilities_sum_to_one(reader: str):
     ids, lengths = pad_ids([[2, 3, 1, 4], [5], []])
-    logits = head()(ids, lengths)
+    logits = head(reader=reader)(ids, lengths)
     assert logits.shape == (3, len(LABELS))
-    probs = head().probabilities(logits)
+    probs = head(reader=reader).probabilities(logits)
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
 
 
-def test_padding_and_batch_mates_do_not_change_a_decision():
-    h = head()
+@pytest.mark.parametrize("reader", READERS)
+def test_padding_and_batch_mates_do_not_change_a_decision(reader: str):
+    h = head(reader=reader)
     alone = h(*pad_ids([[7, 8, 1, 9, 10]]))
     ids, lengths = pad_ids([[7, 8, 1, 9, 10], [2] * 30])
     padded = torch.cat([ids, torch.zeros(2, 7, dtype=torch.int64)], dim=1)
     torch.testing.assert_close(h(padded, lengths)[:1], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_the_ngram_reader_recognizes_a_key_word_in_sentences_it_never_read():
+    """Held-out wording in miniature: a bag of n-grams finds the telling word in new word orders."""
+    rng = np.random.default_rng(0)
+    lexicon = [[int(v) for v in rng.integers(2, VOCAB, size=int(rng.integers(2, 6)))] for _ in range(40)]
+    key = lexicon[0]
+
+    def sentence(with_key: bool) -> list[int]:
+        words = [lexicon[int(i)] for i in rng.integers(1, len(lexicon), size=int(rng.integers(2, 7)))]
+        if with_key:
+            words.insert(int(rng.integers(len(words) + 1)), key)
+        return [p for i, w in enumerate(words) for p in ([1] if i else []) + w]  # 1: word boundary
+
+    def sample(n: int) -> tuple[list[list[int]], list[int]]:
+        labels = [int(v) for v in rng.integers(2, size=n)]
+        return [sentence(bool(y)) for y in labels], labels
+
+    torch.manual_seed(0)
+    dims = PhonemeIntentDims(vocab_size=VOCAB, embed_dim=16, mlp_dim=16, ngram_buckets=2048)
+    h = PhonemeIntentClassifier(dims, ("absent", "present"))
+    optimizer = torch.optim.AdamW(h.parameters(), lr=1e-2)
+    seqs, labels = sample(200)
+    for _ in range(100):
+        loss = torch.nn.functional.cross_entropy(h(*pad_ids(seqs)), torch.tensor(labels))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    test, truth = sample(300)
+    unseen = [i for i, s in enumerate(test) if s not in seqs]
+    with torch.no_grad():
+        predicted = h.eval()(*pad_ids([test[i] for i in unseen])).argmax(-1)
+    assert len(unseen) > 250
+    assert float((predicted == torch.tensor([truth[i] for i in unseen])).float().mean()) > 0.95
+
+
+def test_unknown_readers_and_empty_orders_are_rejected():
+    with pytest.raises(ValueError, match="reader"):
+        PhonemeIntentDims(reader="lstm")
+    with pytest.raises(ValueError, match="n-gram"):
+        PhonemeIntentDims(ngram_orders=())
 
 
 def test_bad_shapes_are_named():
@@ -90,8 +135,9 @@ def test_a_phoneme_head_needs_a_ctc_head_and_the_same_labels():
         IntentModel(with_ctc.encoder, with_ctc.intent_head, with_ctc.ctc_head, other)
 
 
-def test_checkpoint_round_trips_with_the_head(tmp_path: Path):
-    model = fused_model()
+@pytest.mark.parametrize("reader", READERS)
+def test_checkpoint_round_trips_with_the_head(tmp_path: Path, reader: str):
+    model = fused_model(reader=reader)
     model.phoneme_head.temperature.fill_(1.7)  # type: ignore[union-attr]
     save_checkpoint(tmp_path / "m.safetensors", model, extra={"fusion_weight": 0.3})
     loaded = load_checkpoint(tmp_path / "m.safetensors")
@@ -121,6 +167,26 @@ def test_a_checkpoint_written_before_the_head_existed_still_loads(tmp_path: Path
     assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is None
 
 
+def test_a_bigru_head_saved_before_readers_existed_still_loads(tmp_path: Path):
+    path = tmp_path / "old.safetensors"
+    model = fused_model(reader="bigru")
+    save_checkpoint(path, model)
+    tensors, meta = _read(path)
+    old_names = {k.replace("phoneme_head.reader.", "phoneme_head."): v for k, v in tensors.items()}
+    head_meta = dict(meta["phoneme_head"])  # type: ignore[call-overload]
+    for field in ("reader", "ngram_orders", "ngram_buckets"):
+        del head_meta[field]
+    meta["phoneme_head"] = head_meta
+    meta["sha256"] = tensor_digest(old_names)
+    save_file(old_names, path, metadata={METADATA_KEY: json.dumps(meta)})
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is not None
+    assert loaded.model.phoneme_head.dims.reader == "bigru"
+    ids, lengths = pad_ids([[7, 8, 1, 9]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.phoneme_head(ids, lengths), model.phoneme_head(ids, lengths))  # type: ignore[misc]
+
+
 def test_the_shipped_model_loads_without_a_text_head():
     shipped = REPO / "models" / "ivr-tiny-8k.safetensors"  # make model ships stage 2 unless TEXT_HEAD=1
     assert _meta(shipped).get("phoneme_head") is None
@@ -139,9 +205,9 @@ def test_a_checkpoint_claiming_the_head_without_its_tensors_is_a_checkpoint_erro
     )
     with pytest.raises(CheckpointError, match="phoneme intent head"):
         load_checkpoint(path)
-    partial = {k: v for k, v in tensors.items() if k != "phoneme_head.gru.weight_hh_l0"}
+    partial = {k: v for k, v in tensors.items() if k != "phoneme_head.reader.embed.weight"}
     save_file(partial, path, metadata={METADATA_KEY: json.dumps(meta)})
-    with pytest.raises(CheckpointError, match=r"missing tensors: phoneme_head\.gru\.weight_hh_l0"):
+    with pytest.raises(CheckpointError, match=r"missing tensors: phoneme_head\.reader\.embed\.weight"):
         load_checkpoint(path)
 
 
