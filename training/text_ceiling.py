@@ -21,6 +21,7 @@ import numpy.typing as npt
 import torch
 
 from ivr.model.checkpoint import load_checkpoint
+from ivr.model.model import IntentModel
 from ivr.model.phoneme_intent import SPACE_ID, clean_ids
 from ivr.runtime.classify import Classifier
 from training.data import ClipBank
@@ -92,7 +93,7 @@ def run(
     head = None
     if text_model:
         loaded = load_checkpoint(text_model)
-        head = loaded.model.phoneme_head
+        head = loaded.model.phoneme_head if isinstance(loaded.model, IntentModel) else None
         if head is None or list(loaded.labels) != labels:
             raise SystemExit(f"{text_model}: no phoneme head over the labels {labels}")
     acoustic = Classifier.from_checkpoint(acoustic_model) if acoustic_model else None

@@ -228,7 +228,7 @@ def train_head(
 
 
 @torch.no_grad()
-def head_logits(head: PhonemeIntentClassifier, seqs: Sequence[Seq], batch: int = 256) -> Tensor:
+def head_logits(head: PhonemeIntentClassifier, seqs: Sequence[Sequence[int]], batch: int = 256) -> Tensor:
     head.eval()
     parts = [head(*pad_ids(seqs[s : s + batch])) for s in range(0, len(seqs), batch)]
     return torch.cat(parts) if parts else torch.zeros(0, len(head.labels))
