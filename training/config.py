@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from ivr.errors import ConfigError
-from ivr.model.phoneme_intent import READERS
+
+TEXT_READERS = ("ngram", "bigru")  # ivr.model.phoneme_intent.READERS, without importing torch
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ class TrainConfig:
             problems.append(f"ctc_weight must be >= 0, got {self.ctc_weight}")
         if self.text_per_label < 0 or self.decode_draws < 1 or not 0 < self.decode_fraction <= 1:
             problems.append("text_per_label must be >= 0, decode_draws >= 1, decode_fraction in (0, 1]")
-        if self.text_reader not in READERS:
-            problems.append(f"text_reader must be one of {READERS}, got {self.text_reader!r}")
+        if self.text_reader not in TEXT_READERS:
+            problems.append(f"text_reader must be one of {TEXT_READERS}, got {self.text_reader!r}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:

@@ -26,7 +26,7 @@ from ivr.model.dims import reject_unknown_fields
 
 PAD_ID = 0  # the CTC blank never survives a greedy decode, so it is free to pad with
 SPACE_ID = 1  # the word boundary of training.synth.PHONEMES
-READERS = ("ngram", "bigru")
+READERS = ("ngram", "bigru")  # training.config.TEXT_READERS repeats them (the CLI's help must not load torch)
 _HASH_BASE = 1_000_003  # n-gram hashing: a polynomial over (id + 1), reduced modulo a Mersenne prime
 _HASH_PRIME = 2**31 - 1
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ivr.errors import ConfigError
-from training.config import TrainConfig, load_config, lr_at
+from ivr.model.phoneme_intent import READERS
+from training.config import TEXT_READERS, TrainConfig, load_config, lr_at
 from training.state import use_bf16
 
 
@@ -60,3 +61,9 @@ def test_precision_is_checked_and_explicit_choices_are_obeyed():
     for precision, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(precision, cpu)):
             assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == dtype
+
+
+def test_the_text_readers_a_config_accepts_are_the_ones_the_head_has():
+    assert TEXT_READERS == READERS
+    with pytest.raises(ConfigError, match="text_reader"):
+        TrainConfig(text_reader="lstm")
