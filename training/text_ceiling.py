@@ -22,13 +22,12 @@ import torch
 
 from ivr.model.checkpoint import load_checkpoint
 from ivr.model.model import IntentModel
-from ivr.model.phoneme_intent import SPACE_ID, clean_ids
+from ivr.model.phoneme_intent import SPACE_ID
 from ivr.runtime.classify import Classifier
 from training.data import ClipBank
 from training.evaluate import classify_results
 from training.manifest import Utterance, read_manifest
-from training.synth import phoneme_ids
-from training.text_intent import head_logits
+from training.text_intent import head_logits, spelled
 
 Seq = tuple[int, ...]
 
@@ -73,7 +72,7 @@ class NgramBayes:
 
 
 def references(utts: Sequence[Utterance]) -> list[Seq]:
-    return [tuple(clean_ids(phoneme_ids(u.phonemes))) for u in utts]
+    return [tuple(spelled(u.phonemes)) for u in utts]
 
 
 def accuracy(predicted: Sequence[int] | npt.NDArray[np.int64], truth: Sequence[int]) -> float:
@@ -106,7 +105,7 @@ def run(
             results = classify_results(
                 acoustic, ClipBank.load(chosen, manifest.parent / "cache"), channel=True
             )
-            inputs["decodes"] = [tuple(clean_ids(phoneme_ids(r.transcript))) for r in results]
+            inputs["decodes"] = [tuple(spelled(r.transcript)) for r in results]
         row = {}
         for name, seqs in inputs.items():
             row[f"ngram_bayes_on_{name}"] = accuracy(bayes.predict(seqs), truth)

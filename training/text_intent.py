@@ -79,6 +79,11 @@ def phonemize_words(sentence: str, lexicon: dict[str, str]) -> str:
     return " ".join(p for p in (lexicon[w] for w in sentence.split()) if p)
 
 
+def spelled(phonemes: str) -> Seq:
+    """A phoneme string's ids as a greedy decode spells them (``clean_ids``): how every text is compared."""
+    return clean_ids(phoneme_ids(phonemes))
+
+
 # -- the confusion model of the acoustic decoder ---------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ConfusionModel:
@@ -167,7 +172,7 @@ def decode(
         ctc = res.ctc_log_probs.numpy()
         for row, i in enumerate(idx):
             out.hyps.append(clean_ids(greedy_ctc_ids(ctc[row, : int(res.frame_lengths[row])])))
-            out.refs.append(clean_ids(phoneme_ids(bank.utterances[i].phonemes)))
+            out.refs.append(spelled(bank.utterances[i].phonemes))
             out.labels.append(label_index[str(bank.utterances[i].label)])
         out.audio_logits.extend(res.intent_logits.float().tolist())
     return out
@@ -270,9 +275,7 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     ]
     lexicon = word_lexicon([p.text for p in phrasings] + check, workers=max(1, cfg.threads))
     report["phonemization"] = word_vs_sentence(check[:50], lexicon)
-    text = [
-        (clean_ids(phoneme_ids(phonemize_words(p.text, lexicon))), label_index[p.label]) for p in phrasings
-    ]
+    text = [(spelled(phonemize_words(p.text, lexicon)), label_index[p.label]) for p in phrasings]
 
     # -- the acoustic model's errors, measured on train decodes; its phoneme error rate on dev ----
     manifest = Path(cfg.manifest)
@@ -407,7 +410,7 @@ def score_split(
         classifier, ClipBank.load(utts, manifest.parent / "cache"), channel=True
     )
     truth = np.array([labels.index(str(u.label)) for u in utts], np.int64)
-    seqs = [clean_ids(phoneme_ids(r.transcript)) for r in results]
+    seqs = [spelled(r.transcript) for r in results]
     probs = {
         "audio": evaluate.score_matrix([r.audio_scores or r.scores for r in results], labels),
         "text": evaluate.score_matrix([r.text_scores or r.scores for r in results], labels),
