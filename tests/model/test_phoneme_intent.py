@@ -79,7 +79,7 @@ def test_the_ngram_reader_recognizes_a_key_word_in_sentences_it_never_read():
         return [sentence(bool(y)) for y in labels], labels
 
     torch.manual_seed(0)
-    dims = PhonemeIntentDims(vocab_size=VOCAB, embed_dim=16, mlp_dim=16, ngram_buckets=2048)
+    dims = PhonemeIntentDims(vocab_size=VOCAB, reader="ngram", embed_dim=16, mlp_dim=16, ngram_buckets=2048)
     h = PhonemeIntentClassifier(dims, ("absent", "present"))
     optimizer = torch.optim.AdamW(h.parameters(), lr=1e-2)
     seqs, labels = sample(200)
