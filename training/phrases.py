@@ -921,9 +921,10 @@ CALIBRATION_FRACTION = 0.1  # templates per intent kept for calibration (part of
 TEMPLATE_SPLITS = ("train", "calibration_phrase", "heldout_phrase")
 
 
-def _word_spans(sentence: str) -> set[tuple[str, ...]]:
+def word_spans(sentence: str, *, shortest: int = 1) -> set[tuple[str, ...]]:
+    """Every run of at least ``shortest`` consecutive words of ``sentence``."""
     words = sentence.split()
-    return {tuple(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+    return {tuple(words[i:j]) for i in range(len(words)) for j in range(i + shortest, len(words) + 1)}
 
 
 @functools.cache
@@ -935,7 +936,7 @@ def template_families(label: str) -> tuple[tuple[str, ...], ...]:
     inside a training sentence would be heard wording, not new wording.
     """
     templates = TEMPLATES[label]
-    spans = {t: set().union(*(_word_spans(s) for s in expand(t))) for t in templates}
+    spans = {t: set().union(*(word_spans(s) for s in expand(t))) for t in templates}
     sentences = {t: {tuple(s.split()) for s in expand(t) if len(s.split()) >= 2} for t in templates}
     parent = {t: t for t in templates}
 

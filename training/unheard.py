@@ -21,15 +21,9 @@ from pathlib import Path
 from types import ModuleType
 
 from training.manifest import read_manifest, write_manifest
-from training.phrases import PREFIXES, SUFFIXES, TEMPLATES, WRAPPERS, expand, templates_of
+from training.phrases import PREFIXES, SUFFIXES, TEMPLATES, WRAPPERS, expand, templates_of, word_spans
 
 Words = tuple[str, ...]
-
-
-def word_spans(sentence: str, *, shortest: int = 2) -> set[Words]:
-    """Every run of at least ``shortest`` consecutive words."""
-    w = sentence.split()
-    return {tuple(w[i:j]) for i in range(len(w)) for j in range(i + shortest, len(w) + 1)}
 
 
 def load_bank(path: Path) -> ModuleType:
@@ -59,7 +53,7 @@ def training_sentences(bank: ModuleType, *, seed: int = 0) -> list[str]:
 def unheard_templates(other: Iterable[str], *, split: str = "heldout_phrase", seed: int = 0) -> set[str]:
     """This bank's ``split`` templates none of whose sentences overlap a sentence of ``other``."""
     other = list(other)
-    other_spans = set().union(*(word_spans(s) for s in other))
+    other_spans = set().union(*(word_spans(s, shortest=2) for s in other))
     other_whole = {tuple(s.split()) for s in other}
     keep = set()
     for label in TEMPLATES:
@@ -67,7 +61,7 @@ def unheard_templates(other: Iterable[str], *, split: str = "heldout_phrase", se
             sentences = expand(t)
             if any(tuple(s.split()) in other_spans | other_whole for s in sentences):
                 continue  # a sentence the other bank trained on, or said inside one
-            if any(word_spans(s) & other_whole for s in sentences):
+            if any(word_spans(s, shortest=2) & other_whole for s in sentences):
                 continue  # contains a whole sentence the other bank trained on
             keep.add(t)
     return keep
