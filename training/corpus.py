@@ -3,12 +3,14 @@
 Splits (the held-out ones are the numbers that matter):
 
 - ``unlabeled``: generic and caller-like sentences, training voices (stage 1);
-- ``train`` / ``dev``: training templates, training voices (dev tunes temperature and threshold);
+- ``train``: training templates, training voices;
+- ``dev``: training templates plus calibration templates (wording nobody trains on), training voices:
+  the dev curve, the temperature and the out-of-scope threshold see unheard wording as the tests do;
 - ``test_voice``: training templates, voices never heard in training;
 - ``test_phrase``: templates never seen in training (nor in ``unlabeled``), training voices.
 
-One set of held-out templates (``heldout_seed = spec.seed``) serves every split; each split draws its
-sample with its own seed.
+One assignment of templates to train / calibration / held-out (``heldout_seed = spec.seed``) serves
+every split; each split draws its sample with its own seed.
 
     python -m training.corpus --out data/corpus --train-per-label 600
 """
@@ -38,6 +40,7 @@ class CorpusSpec:
     dev_per_label: int = 40
     test_voice_per_label: int = 60
     test_phrase_per_label: int = 60
+    dev_phrase_per_label: int = 40  # dev clips from the calibration templates
     seed: int = 0
 
 
@@ -50,18 +53,20 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
     unlabeled = unlabeled_sentences(spec.unlabeled, seed=spec.seed, heldout_seed=spec.seed)
     for job in sample_jobs(unlabeled, seen, seed=spec.seed):
         yield "unlabeled", None, job
-    # (split, template split, voices, count): dev draws new samples from the training templates.
+    # (split, template split, voices, count): dev draws new samples from the training templates and
+    # the calibration templates.
     layout: list[tuple[str, str, list[Voice], int]] = [
         ("train", "train", seen, spec.train_per_label),
         ("dev", "train", seen, spec.dev_per_label),
         ("test_voice", "train", unseen, spec.test_voice_per_label),
         ("test_phrase", "heldout_phrase", seen, spec.test_phrase_per_label),
+        ("dev", "calibration_phrase", seen, spec.dev_phrase_per_label),
     ]
     for i, (split, phrase_split, pool, count) in enumerate(layout):
         for label in labels:
             sample = phrases(label, phrase_split, count, seed=spec.seed + 1000 * i, heldout_seed=spec.seed)
             texts = [p.text for p in sample]
-            for job in sample_jobs(texts, pool, seed=f"{spec.seed}:{split}:{label}"):
+            for job in sample_jobs(texts, pool, seed=f"{spec.seed}:{split}:{phrase_split}:{label}"):
                 yield split, label, job
 
 

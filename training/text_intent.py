@@ -45,7 +45,7 @@ from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
 from training.manifest import read_manifest
-from training.phrases import TEMPLATES, Phrase, decorate, expand, heldout_templates
+from training.phrases import TEMPLATES, Phrase, decorate, expand, templates_of
 from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
 
@@ -55,9 +55,8 @@ Seq = list[int]
 
 # -- text: phrasings of the training templates, phonemized word by word -----------------------------
 def train_templates(label: str, corpus_seed: int = 0) -> list[str]:
-    """Templates of ``label`` the text head may read: every one the corpus did not hold out."""
-    held = heldout_templates(label, seed=corpus_seed)
-    return [t for t in TEMPLATES[label] if t not in held]
+    """Templates of ``label`` the text head may read: the corpus's training templates only."""
+    return templates_of(label, "train", seed=corpus_seed)
 
 
 def text_phrasings(label: str, count: int, *, seed: int, corpus_seed: int = 0) -> list[Phrase]:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
 from training.phrases import (
+    TEMPLATE_SPLITS,
     TEMPLATES,
+    calibration_templates,
     distinct_phrasings,
     expand,
     heldout_templates,
     phrases,
+    template_families,
+    templates_of,
     unlabeled_sentences,
+    word_spans,
 )
 
 
@@ -60,11 +67,55 @@ def test_unlabeled_bank_is_deterministic_and_varied():
     assert len(set(a)) > 300
 
 
+def test_templates_fall_in_exactly_one_split_and_every_split_has_some():
+    for label in TEMPLATES:
+        parts = [templates_of(label, split) for split in TEMPLATE_SPLITS]
+        assert all(parts), label
+        assert sorted(t for part in parts for t in part) == sorted(TEMPLATES[label])
+        assert set(parts[1]) == calibration_templates(label)
+        assert set(parts[2]) == heldout_templates(label)
+    with pytest.raises(ValueError, match="unknown template split"):
+        phrases("affirm", "test", 3)
+
+
+def test_no_unheard_sentence_is_said_inside_a_training_sentence():
+    """Over every label: a held-out or calibration sentence of two words or more never occurs, word
+    for word, inside a training sentence, so the phrase split is unheard wording, not a training
+    sentence with words cut off.
+    """
+    spans = set()
+    for label in TEMPLATES:
+        for t in templates_of(label, "train"):
+            for s in expand(t):
+                spans |= word_spans(s, shortest=2)
+    leaks = [
+        (label, s)
+        for label in TEMPLATES
+        for split in ("heldout_phrase", "calibration_phrase")
+        for t in templates_of(label, split)
+        for s in expand(t)
+        if tuple(s.split()) in spans
+    ]
+    assert not leaks, leaks[:5]
+
+
+def test_families_keep_nested_wording_together():
+    families = template_families("speak_to_agent")
+    family = next(f for f in families if "talk to a {agent}" in f)
+    assert "let me talk to a {agent}" in family
+    assert sum(map(len, families)) == len(TEMPLATES["speak_to_agent"])
+
+
 def _heldout_only_cores(label: str) -> set[str]:
     """Sentences only held-out templates produce (none of the training expansions contains them)."""
-    held = heldout_templates(label)
-    train = [c for t in TEMPLATES[label] if t not in held for c in expand(t)]
-    cores = {c for t in held for c in expand(t) if len(c.split()) >= 3}
+    train = [c for t in templates_of(label, "train") for c in expand(t)]
+    cores = {c for t in heldout_templates(label) for c in expand(t) if len(c.split()) >= 3}
+    return {c for c in cores if not any(c in other for other in train)}
+
+
+def _calibration_only_cores(label: str) -> set[str]:
+    train = [c for t in templates_of(label, "train") for c in expand(t)]
+    cores = {c for t in calibration_templates(label) for c in expand(t) if len(c.split()) >= 3}
     return {c for c in cores if not any(c in other for other in train)}
 
 
@@ -84,3 +135,8 @@ def test_every_split_of_a_corpus_shares_one_heldout_set():
         assert not leaked, (split, sorted(leaked)[:3])
     assert not texts["test_phrase"] & (texts["train"] | texts["dev"] | texts["unlabeled"])
     assert sum(any(c in t for c in held_cores) for t in texts["test_phrase"]) > len(texts["test_phrase"]) // 4
+    calibration_cores = set().union(*(_calibration_only_cores(label) for label in TEMPLATES))
+    for split in ("unlabeled", "train", "test_voice", "test_phrase"):
+        leaked = {t for t in texts[split] for c in calibration_cores if c in t}
+        assert not leaked, (split, sorted(leaked)[:3])
+    assert any(c in t for t in texts["dev"] for c in calibration_cores)

@@ -66,7 +66,8 @@ def test_finetune_from_pretrained_learns_and_exports_a_calibrated_model(
     path = finetune.train(cfg)
     rows = metrics(tmp_path)
     assert sum(r["loss"] for r in rows[-3:]) < sum(r["loss"] for r in rows[:3])
-    assert "dev_accuracy" in rows[5] and rows[0]["ctc"] > 0
+    assert "dev_accuracy" in rows[5]
+    assert any(r["ctc"] > 0 for r in rows)  # a batch of clips all cropped to max_seconds carries no CTC
     loaded = load_checkpoint(path)
     assert isinstance(loaded.model, IntentModel)
     assert loaded.labels == ("check_balance", "out_of_scope", "report_lost_card")
