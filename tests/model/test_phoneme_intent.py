@@ -188,7 +188,8 @@ def test_a_bigru_head_saved_before_readers_existed_still_loads(tmp_path: Path):
 
 
 def test_the_shipped_model_loads_with_its_text_head_and_a_fitted_fusion_weight():
-    shipped = REPO / "models" / "ivr-tiny-8k.safetensors"  # make model ships the fused model unless TEXT_HEAD=0
+    # make model ships the fused model unless TEXT_HEAD=0
+    shipped = REPO / "models" / "ivr-tiny-8k.safetensors"
     assert _meta(shipped).get("phoneme_head") is not None
     loaded = load_checkpoint(shipped)
     assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is not None
