@@ -13,14 +13,14 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/corpus}
 RUNS=${RUNS:-runs}
 MODEL=${MODEL:-models/ivr-tiny-8k.safetensors}
-CORPUS_ARGS=(--unlabeled 3000 --train-per-label 400 --dev-per-label 40 --dev-phrase-per-label 40 --test-voice-per-label 60 --test-phrase-per-label 60)
+CORPUS_ARGS=(--unlabeled 3000 --train-per-label 400 --dev-per-label 40 --dev-phrase-per-label 40 --test-voice-per-label 60 --test-phrase-per-label 60 --test-both-per-label 60)
 PRETRAIN_ARGS=()
 FINETUNE_ARGS=()
 TEXT_ARGS=()
 
 if [[ "${1:-}" == "--smoke" ]]; then
     DATA=data/smoke RUNS=runs/smoke MODEL=runs/smoke/ivr-smoke.safetensors
-    CORPUS_ARGS=(--unlabeled 16 --train-per-label 4 --dev-per-label 2 --dev-phrase-per-label 2 --test-voice-per-label 2 --test-phrase-per-label 2)
+    CORPUS_ARGS=(--unlabeled 16 --train-per-label 4 --dev-per-label 2 --dev-phrase-per-label 2 --test-voice-per-label 2 --test-phrase-per-label 2 --test-both-per-label 2)
     PRETRAIN_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2)
     FINETUNE_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2 --eval_interval=0 --warmup_steps=2 --freeze_encoder_steps=0)
     TEXT_ARGS=(--text_per_label=20 --decode_draws=1 --max_steps=20 --batch_size=16 --warmup_steps=2 --eval_interval=0)
@@ -67,7 +67,7 @@ fi
 step "evaluation on held-out voices and phrases -> $RUNS/eval/report.md"
 if [[ ! "$RUNS/eval/report.json" -nt "$FINAL" ]]; then  # a report older than the model is stale
     "$PY" -m training.evaluate --model "$FINAL" \
-        --manifest "$DATA/manifest.jsonl" --splits test_voice,test_phrase --out "$RUNS/eval"
+        --manifest "$DATA/manifest.jsonl" --splits test_voice,test_phrase,test_both --out "$RUNS/eval"
 fi
 
 step "install -> $MODEL"
