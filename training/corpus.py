@@ -7,7 +7,9 @@ Splits (the held-out ones are the numbers that matter):
 - ``dev``: training templates plus calibration templates (wording nobody trains on), training voices:
   the dev curve, the temperature and the out-of-scope threshold see unheard wording as the tests do;
 - ``test_voice``: training templates, voices never heard in training;
-- ``test_phrase``: templates never seen in training (nor in ``unlabeled``), training voices.
+- ``test_phrase``: templates never seen in training (nor in ``unlabeled``), training voices;
+- ``test_both``: those held-out templates in the held-out voices: new wording *and* new voices, the
+  closest this corpus comes to an independent test set.
 
 One assignment of templates to train / calibration / held-out (``heldout_seed = spec.seed``) serves
 every split; each split draws its sample with its own seed.
@@ -41,6 +43,7 @@ class CorpusSpec:
     test_voice_per_label: int = 60
     test_phrase_per_label: int = 60
     dev_phrase_per_label: int = 40  # dev clips from the calibration templates
+    test_both_per_label: int = 60
     seed: int = 0
 
 
@@ -61,6 +64,7 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
         ("test_voice", "train", unseen, spec.test_voice_per_label),
         ("test_phrase", "heldout_phrase", seen, spec.test_phrase_per_label),
         ("dev", "calibration_phrase", seen, spec.dev_phrase_per_label),
+        ("test_both", "heldout_phrase", unseen, spec.test_both_per_label),
     ]
     for i, (split, phrase_split, pool, count) in enumerate(layout):
         for label in labels:

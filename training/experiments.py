@@ -38,8 +38,9 @@ def grid(experiment: str, pretrained: str) -> list[tuple[str, dict[str, object]]
             for init, path in inits.items()
             for n in LABEL_COUNTS
         ]
+    # With CTC: the config's own weight, so the grid follows the recipe; without: weight 0.
     return [
-        (f"{init}-{'ctc' if ctc else 'noctc'}", {"init": path, "ctc_weight": 0.5 if ctc else 0.0})
+        (f"{init}-{'ctc' if ctc else 'noctc'}", {"init": path} if ctc else {"init": path, "ctc_weight": 0.0})
         for init, path in inits.items()
         for ctc in (True, False)
     ]

@@ -187,11 +187,14 @@ def test_a_bigru_head_saved_before_readers_existed_still_loads(tmp_path: Path):
         torch.testing.assert_close(loaded.model.phoneme_head(ids, lengths), model.phoneme_head(ids, lengths))  # type: ignore[misc]
 
 
-def test_the_shipped_model_loads_without_a_text_head():
-    shipped = REPO / "models" / "ivr-tiny-8k.safetensors"  # make model ships stage 2 unless TEXT_HEAD=1
-    assert _meta(shipped).get("phoneme_head") is None
+def test_the_shipped_model_loads_with_its_text_head_and_a_fitted_fusion_weight():
+    # make model ships the fused model unless TEXT_HEAD=0
+    shipped = REPO / "models" / "ivr-tiny-8k.safetensors"
+    assert _meta(shipped).get("phoneme_head") is not None
     loaded = load_checkpoint(shipped)
-    assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is None
+    assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is not None
+    assert loaded.model.phoneme_head.labels == loaded.model.intent_head.labels
+    assert 0 < Classifier.from_checkpoint(shipped).fusion_weight < 1
 
 
 def test_a_checkpoint_claiming_the_head_without_its_tensors_is_a_checkpoint_error(tmp_path: Path):

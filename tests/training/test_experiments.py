@@ -50,3 +50,9 @@ def test_processes_sharing_a_grid_train_their_own_runs_and_the_last_reads_all(
     }  # fmt: skip
     experiments.run("ablations", *args)  # everything finished: nothing trains again
     assert len(trained) == 4
+
+
+def test_the_ablation_grid_keeps_the_recipes_ctc_weight_and_drops_it_to_zero_without_ctc():
+    runs = dict(experiments.grid("ablations", "runs/pretrain/encoder.safetensors"))
+    assert "ctc_weight" not in runs["pretrained-ctc"] and "ctc_weight" not in runs["scratch-ctc"]
+    assert runs["pretrained-noctc"]["ctc_weight"] == 0.0 and runs["scratch-noctc"]["init"] == ""
