@@ -55,6 +55,7 @@ class TrainConfig:
     freeze_encoder_steps: int = 0  # train only the heads for this many steps first
     # stage 2b: the phoneme (text) intent head
     text_per_label: int = 2000  # unsynthesized phrasings per label for the text head; 0 = decodes only
+    text_bank: bool = False  # also phrasings of the text-only bank (training/text_bank.py)
     text_reader: str = "bigru"  # the text head's reader: "bigru" or "ngram" (bag of phoneme n-grams)
     decode_draws: int = 2  # channel draws per training clip decoded by the stage-2 model
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes

@@ -17,6 +17,7 @@ what they buy.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import random
@@ -45,9 +46,10 @@ from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
 from training.manifest import read_manifest
-from training.phrases import TEMPLATES, Phrase, decorate, expand, templates_of
+from training.phrases import TEMPLATES, Phrase, decorate, expand, templates_of, word_spans
 from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
+from training.text_bank import TEXT_TEMPLATES, expand_text
 
 FUSION_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # w in steps of 0.05
 Seq = list[int]
@@ -59,13 +61,55 @@ def train_templates(label: str, corpus_seed: int = 0) -> list[str]:
     return templates_of(label, "train", seed=corpus_seed)
 
 
-def text_phrasings(label: str, count: int, *, seed: int, corpus_seed: int = 0) -> list[Phrase]:
-    """``count`` decorated phrasings of ``label`` from ``train_templates``; deterministic."""
+def text_phrasings(
+    label: str, count: int, *, seed: int, corpus_seed: int = 0, text_bank: bool = False
+) -> list[Phrase]:
+    """``count`` decorated phrasings of ``label`` from ``train_templates``; deterministic.
+
+    With ``text_bank`` the text-only bank (``training/text_bank.py``) is drawn from too, in proportion
+    to its templates, minus whatever shares wording with held-out or calibration templates
+    (``text_bank_pool``).
+    """
     rng = random.Random(f"text_intent:{seed}:{label}")
-    pool = [(t, s) for t in train_templates(label, corpus_seed) for s in expand(t)]
-    return [
-        Phrase(decorate(core, rng), label, t, "train") for t, core in (rng.choice(pool) for _ in range(count))
-    ]
+    templates = train_templates(label, corpus_seed)
+    pool = [(t, s) for t in templates for s in expand(t)]
+    extra = text_bank_pool(label, corpus_seed) if text_bank else []
+    share = len({t for t, _ in extra}) / (len({t for t, _ in extra}) + len(templates))
+    drawn = (rng.choice(extra if extra and rng.random() < share else pool) for _ in range(count))
+    return [Phrase(decorate(core, rng), label, t, "train") for t, core in drawn]
+
+
+@functools.cache
+def _unheard_wording(corpus_seed: int) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
+    """(every sentence, every word run) of all held-out and calibration templates, as word tuples."""
+    sentences = frozenset(
+        tuple(s.split())
+        for label in TEMPLATES
+        for split in ("heldout_phrase", "calibration_phrase")
+        for t in templates_of(label, split, seed=corpus_seed)
+        for s in expand(t)
+    )
+    return sentences, frozenset(span for s in sentences for span in word_spans(" ".join(s)))
+
+
+def text_bank_pool(label: str, corpus_seed: int = 0) -> list[tuple[str, str]]:
+    """(template, sentence) of the text-only bank for ``label``, without any sentence that is an
+    unheard (held-out or calibration) sentence, says one of two words or more inside it, or is said
+    inside one (the family rule of ``training.phrases``): the test splits' wording stays unheard by
+    the text head too.
+    """
+    unheard, unheard_spans = _unheard_wording(corpus_seed)
+    longer = {s for s in unheard if len(s) >= 2}
+
+    def heard(sentence: str) -> bool:
+        words = tuple(sentence.split())
+        return (
+            words in unheard
+            or (len(words) >= 2 and words in unheard_spans)
+            or bool(word_spans(sentence) & longer)
+        )
+
+    return [(t, s) for t in TEXT_TEMPLATES.get(label, ()) for s in expand_text(t) if not heard(s)]
 
 
 def word_lexicon(sentences: Sequence[str], *, workers: int = 1) -> dict[str, str]:
@@ -268,7 +312,11 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
 
     # -- text: phrasings of the training templates, phonemized word by word ----------------------
     text_labels = [label for label in labels if label in TEMPLATES]
-    phrasings = [p for label in text_labels for p in text_phrasings(label, cfg.text_per_label, seed=cfg.seed)]
+    phrasings = [
+        p
+        for label in text_labels
+        for p in text_phrasings(label, cfg.text_per_label, seed=cfg.seed, text_bank=cfg.text_bank)
+    ]
     check = [p.text for p in text_phrasings(text_labels[0], 1, seed=cfg.seed)] + [
         p.text for label in text_labels for p in text_phrasings(label, 3, seed=cfg.seed + 1)
     ]

@@ -20,6 +20,7 @@ from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.features import lengths_to_mask
 from ivr.model.heads import PoolState
 from ivr.model.model import IntentModel
+from ivr.model.phoneme_intent import clean_ids, fuse, pad_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,21 +176,64 @@ def split_states(state: EncoderState) -> list[EncoderState]:
 
 
 @dataclass(frozen=True, slots=True)
+class DecodeState:
+    """The greedy CTC decode of each call so far, kept for the phoneme (text) head."""
+
+    ids: Tensor  # (B, U) int64 symbols, blanks dropped and repeats merged, padded with the blank (0)
+    count: Tensor  # (B,) int64 symbols in ``ids``
+    last: Tensor  # (B,) int64 arg-max of the call's last frame (the blank before its first)
+
+
+def init_decode(batch: int, *, device: torch.device | None = None) -> DecodeState:
+    zeros = torch.zeros(batch, dtype=torch.long, device=device)
+    return DecodeState(torch.zeros(batch, 0, dtype=torch.long, device=device), zeros, zeros)
+
+
+def extend_decode(state: DecodeState, log_probs: Tensor, frame_lengths: Tensor) -> DecodeState:
+    """Append the greedy decode of new frames (B, F, V) with frame_lengths (B,) valid.
+
+    A repeat is merged across packets too (the previous packet's last arg-max is carried), so the
+    running decode equals the greedy decode of the whole utterance.
+    """
+    if log_probs.shape[1] == 0:
+        return state
+    best = log_probs.argmax(-1)  # (B, F)
+    previous = torch.cat([state.last[:, None], best[:, :-1]], dim=1)  # (B, F)
+    keep = (best != previous) & (best != 0) & lengths_to_mask(frame_lengths, best.shape[1])
+    order = torch.sort((~keep).long(), dim=1, stable=True).indices  # kept symbols first, in order
+    ids, count = _concat(state.ids, state.count, best.gather(1, order), keep.sum(1))
+    last_frame = best.gather(1, (frame_lengths - 1).clamp_min(0)[:, None]).squeeze(1)  # (B,)
+    return DecodeState(ids, count, torch.where(frame_lengths > 0, last_frame, state.last))
+
+
+@dataclass(frozen=True, slots=True)
 class IntentStreamState:
     encoder: EncoderState
     pool: PoolState
+    decode: DecodeState
 
 
 class IntentStream:
-    """Running intent probabilities for a batch of calls, updated packet by packet."""
+    """Running intent probabilities for a batch of calls, updated packet by packet.
 
-    def __init__(self, model: IntentModel):
+    With a phoneme head (stage 2b) and ``fusion_weight`` > 0 the probabilities are the fusion that
+    ``ivr.runtime.classify`` computes offline: the audio head's pool and the text head's reading of
+    the running CTC decode, so the decision at the end of an utterance is the shipped model's.
+    """
+
+    def __init__(self, model: IntentModel, *, fusion_weight: float = 0.0):
+        if not 0 <= fusion_weight <= 1:
+            raise ValueError(f"fusion_weight must be in [0, 1], got {fusion_weight}")
         self.model = model
+        self.fused = model.phoneme_head is not None and model.ctc_head is not None and fusion_weight > 0
+        self.fusion_weight = fusion_weight
 
     def init_state(self, batch: int = 1, *, device: torch.device | None = None) -> IntentStreamState:
         dims = self.model.dims
         pool = self.model.intent_head.init_pool(batch, dims.embed_dim, device=device)
-        return IntentStreamState(init_state(dims, batch, device=device), pool)
+        return IntentStreamState(
+            init_state(dims, batch, device=device), pool, init_decode(batch, device=device)
+        )
 
     @torch.no_grad()
     def step(
@@ -197,14 +241,27 @@ class IntentStream:
     ) -> tuple[Tensor, IntentStreamState]:
         """chunk (B, S), lengths (B,) -> calibrated probabilities (B, L) over every frame so far, new state.
 
-        Before a call's first frame the probabilities are those of an empty pool (the head's prior).
+        Before a call's first frame the probabilities are those of an empty pool (the head's prior),
+        fused with the text head's reading of an empty decode.
         """
         head = self.model.intent_head
         frames, frame_lengths, encoder_state = infer(
             self.model.encoder, chunk, lengths, state.encoder, final=final
         )
         pool = head.accumulate(state.pool, frames, frame_lengths)
-        return head.probabilities(head.logits_from(pool)), IntentStreamState(encoder_state, pool)
+        probs = head.probabilities(head.logits_from(pool))
+        decode = state.decode
+        if self.fused:
+            assert self.model.ctc_head is not None and self.model.phoneme_head is not None
+            decode = extend_decode(decode, self.model.ctc_head(frames), frame_lengths)
+            text_head = self.model.phoneme_head
+            decodes = [
+                clean_ids(row[:n].tolist()) for row, n in zip(decode.ids, decode.count.tolist(), strict=True)
+            ]
+            ids, id_lengths = pad_ids(decodes)
+            text = text_head.probabilities(text_head(ids.to(chunk.device), id_lengths.to(chunk.device)))
+            probs = fuse(probs, text, self.fusion_weight)
+        return probs, IntentStreamState(encoder_state, pool, decode)
 
 
 def _check(chunk: Tensor, lengths: Tensor, state: EncoderState) -> None:

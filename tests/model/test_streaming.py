@@ -15,6 +15,10 @@ from ivr.model import (
     stack_states,
     tiny_8k,
 )
+from ivr.model.model import IntentModel
+from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims
+from ivr.model.streaming import extend_decode, init_decode
+from ivr.runtime.classify import Classifier, greedy_ctc_ids
 from tests.model.helpers import full_attention_base_like, random_wave, small_dims
 
 TOLERANCE = 1e-4  # max abs difference, float32
@@ -119,6 +123,52 @@ def test_intent_stream_gives_the_offline_probabilities():
 
     finals = stream(step, waves, lengths, [[PACKET_20MS], [37, 300]])
     torch.testing.assert_close(torch.stack([f[-1] for f in finals]), offline, atol=TOLERANCE, rtol=0)
+
+
+def test_the_running_decode_is_the_greedy_decode_of_the_whole_utterance():
+    """Repeats merge across packet boundaries; blanks and padding frames never enter the decode."""
+    gen = torch.Generator().manual_seed(4)
+    frames = torch.randint(0, 4, (2, 60), generator=gen)  # few symbols: many repeats and blanks
+    log_probs = torch.nn.functional.one_hot(frames, 4).float().log()  # (2, 60, 4)
+    cuts = [[0, 7, 8, 8, 31, 60], [0, 1, 1, 20, 21, 60]]  # per call; empty packets included
+    state = init_decode(2)
+    for k in range(len(cuts[0]) - 1):
+        sizes = [cut[k + 1] - cut[k] for cut in cuts]
+        chunk = torch.zeros(2, max(sizes) + 3, 4).log()
+        chunk[..., 2] = 0.0  # the padding's arg-max is a symbol: it must not be read
+        for b, cut in enumerate(cuts):
+            chunk[b, : sizes[b]] = log_probs[b, cut[k] : cut[k + 1]]
+        state = extend_decode(state, chunk, torch.tensor(sizes))
+    for b in range(2):
+        expected = greedy_ctc_ids(log_probs[b].numpy())
+        assert state.ids[b, : state.count[b]].tolist() == expected
+        assert len(expected) > 5
+
+
+def test_intent_stream_with_a_phoneme_head_gives_the_classifier_fusion():
+    torch.manual_seed(0)
+    base = build_model(small_dims(), ("a", "b", "c"), 7)
+    text = PhonemeIntentClassifier(
+        PhonemeIntentDims(vocab_size=7, embed_dim=8, hidden_dim=8, mlp_dim=8), ("a", "b", "c")
+    )
+    model = IntentModel(base.encoder, base.intent_head, base.ctc_head, text).eval()
+    lengths = torch.tensor([1500, 900])
+    waves = random_wave(2, 1500, seed=3) * (torch.arange(1500)[None] < lengths[:, None])
+    classifier = Classifier(model, fusion_weight=0.4)
+    offline = [classifier.classify(waves[b, : lengths[b]].numpy()) for b in range(2)]
+    stream_ = IntentStream(model, fusion_weight=0.4)
+    state = [stream_.init_state(2)]
+
+    def step(chunk, sizes, final):
+        probs, state[0] = stream_.step(chunk, sizes, state[0], final=final)
+        return list(probs)
+
+    finals = stream(step, waves, lengths, [[PACKET_20MS], [37, 300]])
+    for b in range(2):
+        assert offline[b].text_scores != offline[b].audio_scores  # the text head is part of the decision
+        expected = torch.tensor(list(offline[b].scores.values()))
+        torch.testing.assert_close(finals[b][-1], expected, atol=TOLERANCE, rtol=0)
+    assert state[0].decode.count.min() > 0
 
 
 def test_states_split_and_stack_between_packets(small_encoder):

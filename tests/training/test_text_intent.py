@@ -19,7 +19,7 @@ from training import text_intent
 from training.alignment import align, edit_distance
 from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
-from training.phrases import heldout_templates
+from training.phrases import expand, heldout_templates
 from training.synth import PHONEMES
 from training.text_ceiling import NgramBayes, ngrams
 from training.text_intent import ConfusionModel, corrupt, estimate_confusion
@@ -76,12 +76,37 @@ def test_no_heldout_template_sentence_reaches_text_training():
     shared: set[str] = set()
     for label in [*DEFAULT_INTENTS, OUT_OF_SCOPE]:
         held = heldout_templates(label, seed=0)
-        texts = text_intent.text_phrasings(label, 3000, seed=1337)
+        texts = text_intent.text_phrasings(label, 3000, seed=1337, text_bank=True)
         assert not {p.template for p in texts} & held, label
         shared |= {p.text for p in texts} & test_phrase
-    # Two templates can still say the same sentence: held-out "yes please" and training "yes" plus the
-    # polite tail "please". That stays rare (7 of 1,310 sentences when written).
+    # Two templates can still say the same sentence: held-out "yes please" and training (or text-bank)
+    # "yes" plus the polite tail "please". That stays rare (3 of 1,377 sentences with the text bank).
     assert len(shared) <= 0.01 * len(test_phrase), sorted(shared)
+
+
+def test_the_text_only_bank_adds_wording_but_never_the_unheard_templates(monkeypatch: pytest.MonkeyPatch):
+    held_sentence = next(
+        s
+        for t in sorted(heldout_templates("check_balance", seed=0))
+        for s in expand(t)
+        if len(s.split()) >= 3
+    )
+    bank = {
+        "check_balance": (
+            "what's the damage on my tab",  # new wording: kept
+            f"oh and {held_sentence} thanks",  # says a held-out sentence inside it: dropped
+            " ".join(held_sentence.split()[:2]),  # said inside a held-out sentence: dropped
+        )
+    }
+    monkeypatch.setattr(text_intent, "TEXT_TEMPLATES", bank)
+    kept = {s for _, s in text_intent.text_bank_pool("check_balance")}
+    assert kept == {"what's the damage on my tab"}, kept
+    plain = text_intent.text_phrasings("check_balance", 400, seed=5)
+    mixed = text_intent.text_phrasings("check_balance", 400, seed=5, text_bank=True)
+    assert plain == text_intent.text_phrasings("check_balance", 400, seed=5)  # the default is unchanged
+    from_bank = [p for p in mixed if p.template == "what's the damage on my tab"]
+    assert 0 < len(from_bank) < 50  # about one template's share of ~30
+    assert not {p.template for p in mixed} & heldout_templates("check_balance", seed=0)
 
 
 def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
