@@ -6,7 +6,9 @@ stage-2 model's CTC decode errs (substitutions, deletions, insertions, aligned b
 train clips through the telephony channel), (3) trains ``PhonemeIntentClassifier`` on the real
 decodes of training clips plus unsynthesized phrasings corrupted by that confusion model, (4)
 calibrates its temperature, the fusion weight and the out-of-scope threshold on dev, and (5) saves
-the stage-2 model plus the head. Held-out phrase templates never reach the text (``train_templates``);
+the stage-2 model plus the head. The text is the training templates' phrasings and, with ``text_bank``,
+a text-only bank written apart from them (``training/text_bank.py``). Held-out phrase templates never
+reach the text (``train_templates``, ``text_bank_pool``);
 the test splits are only scored, and a second head trained without the extra phrasings measures
 what they buy.
 
