@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,9 @@ class ClipBank:
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             offsets = np.cumsum([0] + [len(c) for c in clips])
-            tmp = cache.with_suffix(".tmp.npz")
+            # A name of its own per process: DDP ranks build the same cache at once, and os.replace is
+            # atomic, so the last identical copy wins instead of one rank renaming another's file away.
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
             np.savez(
                 tmp,
                 pcm=float_to_pcm16(np.concatenate(clips or [np.zeros(0, np.float32)])),

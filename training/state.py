@@ -70,7 +70,10 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def teardown() -> None:
+    """Leave the process group together: a rank that destroys it while rank 0 still calibrates and
+    saves can abort in gloo's teardown ("terminate called without an active exception")."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
