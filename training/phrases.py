@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
@@ -925,6 +925,27 @@ def word_spans(sentence: str, *, shortest: int = 1) -> set[tuple[str, ...]]:
     """Every run of at least ``shortest`` consecutive words of ``sentence``."""
     words = sentence.split()
     return {tuple(words[i:j]) for i in range(len(words)) for j in range(i + shortest, len(words) + 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A set of sentences as the family rule reads them: whole, and every run of two words or more."""
+
+    whole: frozenset[tuple[str, ...]]
+    spans: frozenset[tuple[str, ...]]
+
+    @classmethod
+    def of(cls, sentences: Iterable[str]) -> Wording:
+        sentences = list(sentences)
+        whole = frozenset(tuple(s.split()) for s in sentences)
+        return cls(whole, frozenset(span for s in sentences for span in word_spans(s, shortest=2)))
+
+    def overlaps(self, sentence: str) -> bool:
+        """``sentence`` is one of these sentences, is said inside one (two words or more), or says one
+        of two words or more inside it: the family rule of the phrase split."""
+        return tuple(sentence.split()) in self.whole | self.spans or bool(
+            word_spans(sentence, shortest=2) & self.whole
+        )
 
 
 @functools.cache

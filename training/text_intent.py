@@ -48,7 +48,7 @@ from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
 from training.manifest import read_manifest
-from training.phrases import TEMPLATES, Phrase, decorate, expand, templates_of, word_spans
+from training.phrases import TEMPLATES, Phrase, Wording, decorate, expand, templates_of
 from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
 from training.text_bank import TEXT_TEMPLATES, expand_text
@@ -76,42 +76,31 @@ def text_phrasings(
     templates = train_templates(label, corpus_seed)
     pool = [(t, s) for t in templates for s in expand(t)]
     extra = text_bank_pool(label, corpus_seed) if text_bank else []
-    share = len({t for t, _ in extra}) / (len({t for t, _ in extra}) + len(templates))
+    extra_templates = len({t for t, _ in extra})
+    share = extra_templates / (extra_templates + len(templates))
     drawn = (rng.choice(extra if extra and rng.random() < share else pool) for _ in range(count))
     return [Phrase(decorate(core, rng), label, t, "train") for t, core in drawn]
 
 
 @functools.cache
-def _unheard_wording(corpus_seed: int) -> tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
-    """(every sentence, every word run) of all held-out and calibration templates, as word tuples."""
-    sentences = frozenset(
-        tuple(s.split())
+def _unheard_wording(corpus_seed: int) -> Wording:
+    """Every sentence of the held-out and calibration templates, of every label."""
+    return Wording.of(
+        s
         for label in TEMPLATES
         for split in ("heldout_phrase", "calibration_phrase")
         for t in templates_of(label, split, seed=corpus_seed)
         for s in expand(t)
     )
-    return sentences, frozenset(span for s in sentences for span in word_spans(" ".join(s)))
 
 
 def text_bank_pool(label: str, corpus_seed: int = 0) -> list[tuple[str, str]]:
-    """(template, sentence) of the text-only bank for ``label``, without any sentence that is an
-    unheard (held-out or calibration) sentence, says one of two words or more inside it, or is said
-    inside one (the family rule of ``training.phrases``): the test splits' wording stays unheard by
-    the text head too.
+    """(template, sentence) of the text-only bank for ``label``, without any sentence that overlaps
+    unheard (held-out or calibration) wording under the family rule of ``training.phrases``: the test
+    splits' wording stays unheard by the text head too.
     """
-    unheard, unheard_spans = _unheard_wording(corpus_seed)
-    longer = {s for s in unheard if len(s) >= 2}
-
-    def heard(sentence: str) -> bool:
-        words = tuple(sentence.split())
-        return (
-            words in unheard
-            or (len(words) >= 2 and words in unheard_spans)
-            or bool(word_spans(sentence) & longer)
-        )
-
-    return [(t, s) for t in TEXT_TEMPLATES.get(label, ()) for s in expand_text(t) if not heard(s)]
+    unheard = _unheard_wording(corpus_seed)
+    return [(t, s) for t in TEXT_TEMPLATES.get(label, ()) for s in expand_text(t) if not unheard.overlaps(s)]
 
 
 def word_lexicon(sentences: Sequence[str], *, workers: int = 1) -> dict[str, str]:

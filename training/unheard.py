@@ -21,7 +21,15 @@ from pathlib import Path
 from types import ModuleType
 
 from training.manifest import read_manifest, write_manifest
-from training.phrases import PREFIXES, SUFFIXES, TEMPLATES, WRAPPERS, expand, templates_of, word_spans
+from training.phrases import (
+    PREFIXES,
+    SUFFIXES,
+    TEMPLATES,
+    WRAPPERS,
+    Wording,
+    expand,
+    templates_of,
+)
 
 Words = tuple[str, ...]
 
@@ -52,18 +60,12 @@ def training_sentences(bank: ModuleType, *, seed: int = 0) -> list[str]:
 
 def unheard_templates(other: Iterable[str], *, split: str = "heldout_phrase", seed: int = 0) -> set[str]:
     """This bank's ``split`` templates none of whose sentences overlap a sentence of ``other``."""
-    other = list(other)
-    other_spans = set().union(*(word_spans(s, shortest=2) for s in other))
-    other_whole = {tuple(s.split()) for s in other}
+    heard = Wording.of(other)
     keep = set()
     for label in TEMPLATES:
         for t in templates_of(label, split, seed=seed):
-            sentences = expand(t)
-            if any(tuple(s.split()) in other_spans | other_whole for s in sentences):
-                continue  # a sentence the other bank trained on, or said inside one
-            if any(word_spans(s, shortest=2) & other_whole for s in sentences):
-                continue  # contains a whole sentence the other bank trained on
-            keep.add(t)
+            if not any(heard.overlaps(s) for s in expand(t)):  # a sentence the other bank said, either way
+                keep.add(t)
     return keep
 
 

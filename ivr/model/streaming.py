@@ -8,6 +8,7 @@ same frames as one offline ``encoder(wave, lengths)`` (same block-causal mask, u
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -182,6 +183,7 @@ class DecodeState:
     ids: Tensor  # (B, U) int64 symbols, blanks dropped and repeats merged, padded with the blank (0)
     count: Tensor  # (B,) int64 symbols in ``ids``
     last: Tensor  # (B,) int64 arg-max of the call's last frame (the blank before its first)
+    text_probs: Tensor | None = None  # (B, L) the text head's reading of ``ids``; None until first read
 
 
 def init_decode(batch: int, *, device: torch.device | None = None) -> DecodeState:
@@ -203,7 +205,7 @@ def extend_decode(state: DecodeState, log_probs: Tensor, frame_lengths: Tensor) 
     order = torch.sort((~keep).long(), dim=1, stable=True).indices  # kept symbols first, in order
     ids, count = _concat(state.ids, state.count, best.gather(1, order), keep.sum(1))
     last_frame = best.gather(1, (frame_lengths - 1).clamp_min(0)[:, None]).squeeze(1)  # (B,)
-    return DecodeState(ids, count, torch.where(frame_lengths > 0, last_frame, state.last))
+    return DecodeState(ids, count, torch.where(frame_lengths > 0, last_frame, state.last), state.text_probs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,12 +256,20 @@ class IntentStream:
         if self.fused:
             assert self.model.ctc_head is not None and self.model.phoneme_head is not None
             decode = extend_decode(decode, self.model.ctc_head(frames), frame_lengths)
-            text_head = self.model.phoneme_head
-            decodes = [
-                clean_ids(row[:n].tolist()) for row, n in zip(decode.ids, decode.count.tolist(), strict=True)
-            ]
-            ids, id_lengths = pad_ids(decodes)
-            text = text_head.probabilities(text_head(ids.to(chunk.device), id_lengths.to(chunk.device)))
+            if decode.text_probs is None or bool((frame_lengths > 0).any()):
+                # Frames arrive a chunk (320 ms) at a time: most packets leave every decode as it was.
+                text_head = self.model.phoneme_head
+                decodes = [
+                    clean_ids(row[:n].tolist())
+                    for row, n in zip(decode.ids, decode.count.tolist(), strict=True)
+                ]
+                ids, id_lengths = pad_ids(decodes)
+                text_probs = text_head.probabilities(
+                    text_head(ids.to(chunk.device), id_lengths.to(chunk.device))
+                )
+                decode = dataclasses.replace(decode, text_probs=text_probs)
+            assert decode.text_probs is not None
+            text = decode.text_probs
             probs = fuse(probs, text, self.fusion_weight)
         return probs, IntentStreamState(encoder_state, pool, decode)
 
