@@ -59,6 +59,7 @@ class TrainConfig:
     text_reader: str = "bigru"  # the text head's reader: "bigru" or "ngram" (bag of phoneme n-grams)
     decode_draws: int = 2  # channel draws per training clip decoded by the stage-2 model
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
+    corruption_scale: float = 1.0  # how much more often the corrupted text errs than the training decodes did
     eval_splits: tuple[str, ...] = ("test_voice", "test_phrase")  # scored after calibration, if present
     # bookkeeping
     log_interval: int = 10
@@ -78,6 +79,8 @@ class TrainConfig:
             problems.append(f"ctc_weight must be >= 0, got {self.ctc_weight}")
         if self.text_per_label < 0 or self.decode_draws < 1 or not 0 < self.decode_fraction <= 1:
             problems.append("text_per_label must be >= 0, decode_draws >= 1, decode_fraction in (0, 1]")
+        if self.corruption_scale < 0:
+            problems.append(f"corruption_scale must be >= 0, got {self.corruption_scale}")
         if self.text_reader not in TEXT_READERS:
             problems.append(f"text_reader must be one of {TEXT_READERS}, got {self.text_reader!r}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:

@@ -128,6 +128,27 @@ class ConfusionModel:
     insertion_rate: float  # expected insertions per slot (before each ref symbol, and at the end)
     insertion: npt.NDArray[np.float64]  # (V,) P(symbol | an insertion)
 
+    def scaled(self, factor: float) -> ConfusionModel:
+        """The same errors ``factor`` times as often (deletions, insertions, each symbol's misreadings).
+
+        Estimated on training clips, the decoder's errors are rarer than on unheard voices and wording
+        (train vs dev phoneme error 0.12 / 0.16 on the shipped model); a text head trained on stronger
+        corruption is meant to read those noisier decodes.
+        """
+        if factor < 0:
+            raise ValueError(f"corruption scale must be >= 0, got {factor}")
+        vocab = len(self.deletion)
+        wrong = self.substitution * (1 - np.eye(vocab)) * factor
+        total = wrong.sum(1, keepdims=True)
+        wrong = np.where(total > 1, wrong / np.maximum(total, 1e-12), wrong)  # every reading wrong, at most
+        substitution = wrong + np.diag(1 - wrong.sum(1))
+        return ConfusionModel(
+            substitution,
+            np.minimum(1.0, self.deletion * factor),
+            self.insertion_rate * factor,
+            self.insertion,
+        )
+
 
 def estimate_confusion(
     pairs: Sequence[tuple[Sequence[int], Sequence[int]]], vocab_size: int, *, smoothing: float = 1.0
@@ -358,6 +379,7 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
 
     # -- the text head with the unsynthesized phrasings, and without them (the measurement) -------
     log: list[dict[str, object]] = []
+    confusion = confusion.scaled(cfg.corruption_scale)
     head = train_head(cfg, labels, decoded, text, confusion, dev, log, "with_text")
     ablation = train_head(cfg, labels, decoded, [], confusion, dev, log, "decodes_only")
     (out / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in log))

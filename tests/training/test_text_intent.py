@@ -45,6 +45,28 @@ def test_confusion_counts_a_hand_made_alignment():
     assert 1 / 4 > smoothed.deletion[2] > 0.0 and smoothed.substitution[5, 5] == 1.0
 
 
+def test_a_scaled_confusion_model_errs_that_much_more_often_and_stays_a_distribution():
+    pairs = [([2, 4], [2, 4]), ([2, 4], [3, 4, 6]), ([2, 2, 4], [2, 4])]
+    m = estimate_confusion(pairs, 8, smoothing=0.0)
+    np.testing.assert_allclose(m.scaled(1.0).substitution, m.substitution)
+    double = m.scaled(2.0)
+    assert double.deletion[2] == pytest.approx(2 / 4) and double.insertion_rate == pytest.approx(
+        2 * m.insertion_rate
+    )
+    assert double.substitution[2, 3] == pytest.approx(2 / 3) and double.substitution[2, 2] == pytest.approx(
+        1 / 3
+    )
+    assert double.substitution[4, 4] == 1.0  # a symbol never misread stays right
+    huge = m.scaled(10.0)  # more than every reading wrong: capped, never a negative probability
+    assert huge.deletion.max() <= 1.0 and (huge.substitution >= 0).all()
+    assert huge.substitution[2, 2] == 0.0 and huge.substitution[2, 3] == pytest.approx(1.0)
+    for scaled in (double, huge, m.scaled(0.0)):
+        np.testing.assert_allclose(scaled.substitution.sum(1), 1.0)
+    assert m.scaled(0.0).deletion.max() == 0.0 and m.scaled(0.0).insertion_rate == 0.0
+    with pytest.raises(ValueError, match="corruption scale"):
+        m.scaled(-1.0)
+
+
 def test_corruption_samples_follow_the_confusion_model():
     v = 8
     sub = np.eye(v)
