@@ -50,12 +50,10 @@ def test_a_scaled_confusion_model_errs_that_much_more_often_and_stays_a_distribu
     m = estimate_confusion(pairs, 8, smoothing=0.0)
     np.testing.assert_allclose(m.scaled(1.0).substitution, m.substitution)
     double = m.scaled(2.0)
-    assert double.deletion[2] == pytest.approx(2 / 4) and double.insertion_rate == pytest.approx(
-        2 * m.insertion_rate
-    )
-    assert double.substitution[2, 3] == pytest.approx(2 / 3) and double.substitution[2, 2] == pytest.approx(
-        1 / 3
-    )
+    assert double.deletion[2] == pytest.approx(2 / 4)
+    assert double.insertion_rate == pytest.approx(2 * m.insertion_rate)
+    assert double.substitution[2, 3] == pytest.approx(2 / 3)
+    assert double.substitution[2, 2] == pytest.approx(1 / 3)
     assert double.substitution[4, 4] == 1.0  # a symbol never misread stays right
     huge = m.scaled(10.0)  # more than every reading wrong: capped, never a negative probability
     assert huge.deletion.max() <= 1.0 and (huge.substitution >= 0).all()
