@@ -943,8 +943,9 @@ class Wording:
     def overlaps(self, sentence: str) -> bool:
         """``sentence`` is one of these sentences, is said inside one (two words or more), or says one
         of two words or more inside it: the family rule of the phrase split."""
-        return tuple(sentence.split()) in self.whole | self.spans or bool(
-            word_spans(sentence, shortest=2) & self.whole
+        words = tuple(sentence.split())
+        return (
+            words in self.whole or words in self.spans or bool(word_spans(sentence, shortest=2) & self.whole)
         )
 
 

@@ -139,8 +139,7 @@ class ConfusionModel:
             raise ValueError(f"corruption scale must be >= 0, got {factor}")
         vocab = len(self.deletion)
         wrong = self.substitution * (1 - np.eye(vocab)) * factor
-        total = wrong.sum(1, keepdims=True)
-        wrong = np.where(total > 1, wrong / np.maximum(total, 1e-12), wrong)  # every reading wrong, at most
+        wrong /= np.maximum(wrong.sum(1, keepdims=True), 1.0)  # at most every reading wrong
         substitution = wrong + np.diag(1 - wrong.sum(1))
         return ConfusionModel(
             substitution,
