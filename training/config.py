@@ -61,6 +61,12 @@ class TrainConfig:
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
     corruption_scale: float = 1.0  # how much more often the corrupted text errs than the training decodes did
     eval_splits: tuple[str, ...] = ("test_voice", "test_phrase")  # scored after calibration, if present
+    lm_order: int = (
+        0  # n of the phoneme n-gram the CTC beam search weighs the decode with; 0 = greedy decoding
+    )
+    lm_weights: tuple[float, ...] = (0.3, 0.5, 0.8)  # LM weights tried on dev (the best one ships)
+    lm_length_bonuses: tuple[float, ...] = (1.0, 2.0, 3.0)  # per-symbol bonuses tried on dev with each weight
+    lm_beam: int = 8  # prefixes the beam search keeps per frame
     # bookkeeping
     log_interval: int = 10
     eval_interval: int = 200  # dev accuracy (stage 2) every this many steps
@@ -83,6 +89,12 @@ class TrainConfig:
             problems.append(f"corruption_scale must be >= 0, got {self.corruption_scale}")
         if self.text_reader not in TEXT_READERS:
             problems.append(f"text_reader must be one of {TEXT_READERS}, got {self.text_reader!r}")
+        if self.lm_order < 0 or self.lm_beam < 1 or min(self.lm_weights, default=0) < 0:
+            problems.append("lm_order must be >= 0, lm_beam >= 1 and lm_weights >= 0")
+        if self.lm_order and not (self.lm_weights and self.lm_length_bonuses):
+            problems.append(
+                "an LM (lm_order > 0) needs at least one lm_weight and one lm_length_bonus to try"
+            )
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:
@@ -131,7 +143,14 @@ def _build(values: dict[str, tuple[Any, str]]) -> TrainConfig:
         if isinstance(default, tuple):
             if isinstance(value, str):  # --train-splits unlabeled,train
                 value = value.split(",")
-            value = tuple(str(v).strip() for v in value) if isinstance(value, list | tuple) else (value,)
+            items = tuple(value) if isinstance(value, list | tuple) else (value,)
+            if default and all(isinstance(d, float) for d in default):
+                numbers = tuple(_number(v) for v in items)
+                if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+                    problems.append(f"{where}: {key} must be a list of numbers, got {value!r}")
+                value = tuple(float(v) for v in numbers if isinstance(v, int | float))
+            else:
+                value = tuple(str(v).strip() for v in items)
         elif isinstance(default, bool) and not isinstance(value, bool):
             problems.append(f"{where}: {key} must be true or false, got {value!r}")
         elif isinstance(default, int | float) and not isinstance(default, bool):

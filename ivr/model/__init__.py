@@ -19,6 +19,8 @@ Notes for code built against the contract:
 - ``streaming.infer`` emits frames in whole chunks (``chunk_frames``); ``final=True`` flushes the last
   partial chunk. States stack and split with ``stack_states`` / ``split_states`` / ``select_state``.
 - Checkpoints hold an ``IntentModel`` or a bare ``Wav2Vec2Encoder`` (pretraining).
+- The CTC decode a phoneme intent head reads is greedy, or a beam search (``ctc_decode.CTCBeamSearch``)
+  when the model carries a ``phoneme_lm.PhonemeLM``; ``ctc_decode.decoder_for`` picks the one a model uses.
 """
 
 from ivr.model.checkpoint import FORMAT_VERSION, LoadedCheckpoint, load_checkpoint, save_checkpoint

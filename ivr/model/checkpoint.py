@@ -24,6 +24,7 @@ from ivr.model.dims import EncoderDims, HeadDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel, build_model, head_dims
 from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims, legacy_tensor_names
+from ivr.model.phoneme_lm import PhonemeLM, PhonemeLMDims
 
 FORMAT_VERSION = 1
 METADATA_KEY = "ivr"  # the safetensors header entry holding our JSON
@@ -46,13 +47,15 @@ def save_checkpoint(
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``model`` to ``path`` atomically; ``extra`` must be JSON-serialisable."""
-    phoneme_head = None
+    phoneme_head = phoneme_lm = None
     if isinstance(model, IntentModel):
         if labels is not None and tuple(labels) != model.labels:
             raise ValueError(f"labels {list(labels)} differ from the model's {list(model.labels)}")
         kind, labels, head = "intent_model", model.labels, head_dims(model).to_dict()
         if model.phoneme_head is not None:
             phoneme_head = model.phoneme_head.dims.to_dict()
+        if model.phoneme_lm is not None:
+            phoneme_lm = model.phoneme_lm.dims.to_dict()
     else:
         kind, labels, head = "encoder", (), None
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
@@ -63,6 +66,7 @@ def save_checkpoint(
         "head": head,
         "labels": list(labels),
         "phoneme_head": phoneme_head,  # dims of the optional text head (stage 2b); null without one
+        "phoneme_lm": phoneme_lm,  # dims and decoding settings of the optional phoneme LM; null without one
         "extra": dict(extra or {}),
         "sha256": tensor_digest(tensors),
     }
@@ -96,6 +100,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
                 model = IntentModel(model.encoder, model.intent_head, model.ctc_head, text_head)
                 if "reader" not in meta["phoneme_head"]:
                     tensors = legacy_tensor_names(tensors, "phoneme_head.")
+            if meta.get("phoneme_lm") is not None:  # absent from checkpoints decoded greedily
+                lm = PhonemeLM(PhonemeLMDims.from_dict(meta["phoneme_lm"]))
+                model = IntentModel(model.encoder, model.intent_head, model.ctc_head, model.phoneme_head, lm)
         elif meta["kind"] == "encoder":
             model = Wav2Vec2Encoder(dims)
         else:

@@ -12,6 +12,7 @@ from ivr.model.dims import EncoderDims, HeadDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.heads import CTCHead, IntentHead
 from ivr.model.phoneme_intent import PhonemeIntentClassifier
+from ivr.model.phoneme_lm import PhonemeLM
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,10 @@ class ModelOutput:
 class IntentModel(nn.Module):
     """Encoder -> pooled intent logits (and per-frame CTC log-probs for an auxiliary phoneme task).
 
-    ``phoneme_head`` (optional) classifies the greedy CTC decode; it is trained on text (stage 2b) and
+    ``phoneme_head`` (optional) classifies the CTC decode; it is trained on text (stage 2b) and
     fused with the intent head by ``ivr.runtime.classify``, so ``forward`` does not run it.
+    ``phoneme_lm`` (optional) makes that decode a beam search with a phoneme n-gram (``ctc_decode``)
+    instead of the greedy one.
     """
 
     def __init__(
@@ -34,8 +37,15 @@ class IntentModel(nn.Module):
         intent_head: IntentHead,
         ctc_head: CTCHead | None = None,
         phoneme_head: PhonemeIntentClassifier | None = None,
+        phoneme_lm: PhonemeLM | None = None,
     ):
         super().__init__()
+        if phoneme_lm is not None and (
+            ctc_head is None or phoneme_lm.dims.vocab_size < ctc_head.proj.out_features
+        ):
+            raise ValueError(
+                "a phoneme LM decodes the CTC head: the model needs one within the LM's vocabulary"
+            )
         if phoneme_head is not None:
             if ctc_head is None:
                 raise ValueError("a phoneme intent head reads the CTC decode: the model needs a CTC head")
@@ -53,6 +63,7 @@ class IntentModel(nn.Module):
         self.intent_head = intent_head
         self.ctc_head = ctc_head
         self.phoneme_head = phoneme_head
+        self.phoneme_lm = phoneme_lm
 
     @property
     def dims(self) -> EncoderDims:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ivr.model.context import ContextCache
+from ivr.model.ctc_decode import Beams, CTCBeamSearch
 from ivr.model.dims import EncoderDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.features import lengths_to_mask
@@ -178,12 +179,16 @@ def split_states(state: EncoderState) -> list[EncoderState]:
 
 @dataclass(frozen=True, slots=True)
 class DecodeState:
-    """The greedy CTC decode of each call so far, kept for the phoneme (text) head."""
+    """The CTC decode of each call so far, kept for the phoneme (text) head.
+
+    Greedy in ``ids``/``count``/``last``; with a phoneme LM, the beam search's prefixes per call in ``beams``.
+    """
 
     ids: Tensor  # (B, U) int64 symbols, blanks dropped and repeats merged, padded with the blank (0)
     count: Tensor  # (B,) int64 symbols in ``ids``
     last: Tensor  # (B,) int64 arg-max of the call's last frame (the blank before its first)
-    text_probs: Tensor | None = None  # (B, L) the text head's reading of ``ids``; None until first read
+    text_probs: Tensor | None = None  # (B, L) the text head's reading of the decode; None until first read
+    beams: tuple[Beams, ...] | None = None  # per call, with a phoneme LM; None until the first frames
 
 
 def init_decode(batch: int, *, device: torch.device | None = None) -> DecodeState:
@@ -205,7 +210,30 @@ def extend_decode(state: DecodeState, log_probs: Tensor, frame_lengths: Tensor) 
     order = torch.sort((~keep).long(), dim=1, stable=True).indices  # kept symbols first, in order
     ids, count = _concat(state.ids, state.count, best.gather(1, order), keep.sum(1))
     last_frame = best.gather(1, (frame_lengths - 1).clamp_min(0)[:, None]).squeeze(1)  # (B,)
-    return DecodeState(ids, count, torch.where(frame_lengths > 0, last_frame, state.last), state.text_probs)
+    last = torch.where(frame_lengths > 0, last_frame, state.last)
+    return DecodeState(ids, count, last, state.text_probs, state.beams)
+
+
+def advance_beams(
+    state: DecodeState, search: CTCBeamSearch, log_probs: Tensor, frame_lengths: Tensor
+) -> DecodeState:
+    """Advance every call's beam search by its valid new frames (B, F, V)."""
+    beams = state.beams or tuple(search.start() for _ in range(log_probs.shape[0]))
+    frames = log_probs.float().cpu().numpy()
+    advanced = tuple(
+        search.advance(b, frames[row, :n])
+        for row, (b, n) in enumerate(zip(beams, frame_lengths.tolist(), strict=True))
+    )
+    return dataclasses.replace(state, beams=advanced)
+
+
+def decoded_ids(state: DecodeState, search: CTCBeamSearch | None) -> list[list[int]]:
+    """Each call's decode so far, cleaned: what the text head reads."""
+    if search is not None and state.beams is not None:
+        return [search.best(b) for b in state.beams]
+    if search is not None:  # no frames yet
+        return [[] for _ in range(len(state.count))]
+    return [clean_ids(row[:n].tolist()) for row, n in zip(state.ids, state.count.tolist(), strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +257,7 @@ class IntentStream:
         self.model = model
         self.fused = model.phoneme_head is not None and model.ctc_head is not None and fusion_weight > 0
         self.fusion_weight = fusion_weight
+        self.search = CTCBeamSearch.of(model.phoneme_lm) if model.phoneme_lm is not None else None
 
     def init_state(self, batch: int = 1, *, device: torch.device | None = None) -> IntentStreamState:
         dims = self.model.dims
@@ -255,15 +284,15 @@ class IntentStream:
         decode = state.decode
         if self.fused:
             assert self.model.ctc_head is not None and self.model.phoneme_head is not None
-            decode = extend_decode(decode, self.model.ctc_head(frames), frame_lengths)
+            log_probs = self.model.ctc_head(frames)
+            if self.search is not None:
+                decode = advance_beams(decode, self.search, log_probs, frame_lengths)
+            else:
+                decode = extend_decode(decode, log_probs, frame_lengths)
             if decode.text_probs is None or bool((frame_lengths > 0).any()):
                 # Frames arrive a chunk (320 ms) at a time: most packets leave every decode as it was.
                 text_head = self.model.phoneme_head
-                decodes = [
-                    clean_ids(row[:n].tolist())
-                    for row, n in zip(decode.ids, decode.count.tolist(), strict=True)
-                ]
-                ids, id_lengths = pad_ids(decodes)
+                ids, id_lengths = pad_ids(decoded_ids(decode, self.search))
                 text_probs = text_head.probabilities(
                     text_head(ids.to(chunk.device), id_lengths.to(chunk.device))
                 )

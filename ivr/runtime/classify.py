@@ -4,8 +4,8 @@ Used by ``ivr classify``, the flow simulator and ``training.evaluate``, so the d
 lives in one place: the arg-max label wins unless it is ``out_of_scope`` or its calibrated
 probability is below the threshold fitted on held-out calls (stored in the checkpoint).
 
-A model with a phoneme intent head (stage 2b) also classifies its own greedy CTC decode, and the
-two calibrated distributions are fused log-linearly with the checkpoint's ``fusion_weight``
+A model with a phoneme intent head (stage 2b) also classifies its own CTC decode (a beam search with
+the checkpoint's phoneme LM when it has one, else greedy), and the two calibrated distributions are fused log-linearly with the checkpoint's ``fusion_weight``
 before the rule above applies.
 """
 
@@ -24,6 +24,7 @@ from ivr.audio.wav import load_audio
 from ivr.errors import AudioError, CheckpointError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import load_checkpoint
+from ivr.model.ctc_decode import decoder_for, greedy_ids, spell
 from ivr.model.model import IntentModel
 from ivr.model.phoneme_intent import clean_ids, fuse, pad_ids
 
@@ -38,7 +39,7 @@ class ClassifyResult:
     confidence: float  # calibrated probability of the arg-max label
     scores: dict[str, float]  # calibrated probability of every label
     top_k: list[tuple[str, float]]  # the best labels, most probable first
-    transcript: str  # greedy CTC decode (phonemes); "" for a model without a CTC head
+    transcript: str  # the CTC decode (phonemes) the text head read; "" for a model without a CTC head
     audio_scores: dict[str, float] | None = None  # the audio head alone, when fused with a text head
     text_scores: dict[str, float] | None = None  # the phoneme head alone on the decode, when present
 
@@ -49,20 +50,9 @@ def decide(scores: dict[str, float], threshold: float) -> tuple[str, float]:
     return (OUT_OF_SCOPE if label == OUT_OF_SCOPE or confidence < threshold else label), confidence
 
 
-def greedy_ctc_ids(log_probs: npt.NDArray[np.floating]) -> list[int]:
-    """(F, V) log-probabilities -> ids: arg-max per frame, repeats merged, blanks (0) dropped."""
-    if not len(log_probs):
-        return []
-    best = log_probs.argmax(-1)
-    keep = np.concatenate([[True], best[1:] != best[:-1]]) & (best != 0)
-    return [int(i) for i in best[keep]]
-
-
 def greedy_ctc(log_probs: npt.NDArray[np.floating], vocab: Sequence[str]) -> str:
     """(F, V) log-probabilities -> symbols: arg-max per frame, repeats merged, blanks (0) dropped."""
-    if not len(vocab):
-        return ""
-    return " ".join("".join(vocab[i] for i in greedy_ctc_ids(log_probs) if i < len(vocab)).split())
+    return spell(clean_ids(greedy_ids(log_probs)), vocab)
 
 
 class Classifier:
@@ -86,6 +76,7 @@ class Classifier:
         self.ctc_vocab = tuple(ctc_vocab)
         self.top_k = top_k
         self.device = torch.device(device)
+        self.decode = decoder_for(model.phoneme_lm)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "cpu", top_k: int = 3) -> Classifier:
@@ -139,9 +130,9 @@ class Classifier:
         audio = self.model.intent_head.probabilities(out.intent_logits.float())  # (B, L)
         ctc = out.ctc_log_probs.float().cpu().numpy() if out.ctc_log_probs is not None else None
         frames = [int(n) for n in out.frame_lengths]
+        decodes = [self.decode(ctc[row, :n]) for row, n in enumerate(frames)] if ctc is not None else []
         text = None
         if self.model.phoneme_head is not None and ctc is not None:
-            decodes = [clean_ids(greedy_ctc_ids(ctc[row, :n])) for row, n in enumerate(frames)]
             ids, id_lengths = pad_ids(decodes)
             head = self.model.phoneme_head
             text = head.probabilities(head(ids.to(self.device), id_lengths.to(self.device)).float())
@@ -151,7 +142,7 @@ class Classifier:
             scores = self._scores(fused[row])
             intent, confidence = decide(scores, self.threshold)
             ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: self.top_k]
-            transcript = greedy_ctc(ctc[row, : frames[row]], self.ctc_vocab) if ctc is not None else ""
+            transcript = spell(decodes[row], self.ctc_vocab) if ctc is not None else ""
             results.append(
                 ClassifyResult(
                     intent,

@@ -15,10 +15,12 @@ from ivr.model import (
     stack_states,
     tiny_8k,
 )
+from ivr.model.ctc_decode import greedy_ids, spell
 from ivr.model.model import IntentModel
 from ivr.model.phoneme_intent import PhonemeIntentClassifier, PhonemeIntentDims
-from ivr.model.streaming import extend_decode, init_decode
-from ivr.runtime.classify import Classifier, greedy_ctc_ids
+from ivr.model.phoneme_lm import PhonemeLM, PhonemeLMDims
+from ivr.model.streaming import decoded_ids, extend_decode, init_decode
+from ivr.runtime.classify import Classifier
 from tests.model.helpers import full_attention_base_like, random_wave, small_dims
 
 TOLERANCE = 1e-4  # max abs difference, float32
@@ -140,21 +142,27 @@ def test_the_running_decode_is_the_greedy_decode_of_the_whole_utterance():
             chunk[b, : sizes[b]] = log_probs[b, cut[k] : cut[k + 1]]
         state = extend_decode(state, chunk, torch.tensor(sizes))
     for b in range(2):
-        expected = greedy_ctc_ids(log_probs[b].numpy())
+        expected = greedy_ids(log_probs[b].numpy())
         assert state.ids[b, : state.count[b]].tolist() == expected
         assert len(expected) > 5
 
 
-def test_intent_stream_with_a_phoneme_head_gives_the_classifier_fusion():
+@pytest.mark.parametrize("with_lm", [False, True], ids=["greedy", "lm_beam_search"])
+def test_intent_stream_with_a_phoneme_head_gives_the_classifier_fusion(with_lm):
     torch.manual_seed(0)
     base = build_model(small_dims(), ("a", "b", "c"), 7)
     text = PhonemeIntentClassifier(
         PhonemeIntentDims(vocab_size=7, embed_dim=8, hidden_dim=8, mlp_dim=8), ("a", "b", "c")
     )
-    model = IntentModel(base.encoder, base.intent_head, base.ctc_head, text).eval()
+    lm = (
+        PhonemeLM.fit([[2, 3, 1, 4], [5, 6, 2], [3, 3, 1, 6, 2]], PhonemeLMDims(vocab_size=7, order=3))
+        if with_lm
+        else None
+    )
+    model = IntentModel(base.encoder, base.intent_head, base.ctc_head, text, lm).eval()
     lengths = torch.tensor([1500, 900])
     waves = random_wave(2, 1500, seed=3) * (torch.arange(1500)[None] < lengths[:, None])
-    classifier = Classifier(model, fusion_weight=0.4)
+    classifier = Classifier(model, fusion_weight=0.4, ctc_vocab=VOCAB7)
     offline = [classifier.classify(waves[b, : lengths[b]].numpy()) for b in range(2)]
     stream_ = IntentStream(model, fusion_weight=0.4)
     state = [stream_.init_state(2)]
@@ -168,7 +176,15 @@ def test_intent_stream_with_a_phoneme_head_gives_the_classifier_fusion():
         assert offline[b].text_scores != offline[b].audio_scores  # the text head is part of the decision
         expected = torch.tensor(list(offline[b].scores.values()))
         torch.testing.assert_close(finals[b][-1], expected, atol=TOLERANCE, rtol=0)
-    assert state[0].decode.count.min() > 0
+    if with_lm:
+        decodes = decoded_ids(state[0].decode, stream_.search)
+        assert [spell(d, VOCAB7) for d in decodes] == [r.transcript for r in offline]
+        assert min(len(d) for d in decodes) > 0
+    else:
+        assert state[0].decode.count.min() > 0
+
+
+VOCAB7 = ["<blank>", " ", "a", "b", "c", "d", "e"]
 
 
 def test_states_split_and_stack_between_packets(small_encoder):

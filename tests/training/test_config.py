@@ -67,3 +67,14 @@ def test_the_text_readers_a_config_accepts_are_the_ones_the_head_has():
     assert TEXT_READERS == READERS
     with pytest.raises(ConfigError, match="text_reader"):
         TrainConfig(text_reader="lstm")
+
+
+def test_lm_settings_parse_as_numbers_and_are_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lm_order: 5\nlm_weights: [0.2, 1]\n")
+    cfg = load_config(path, ["--lm_length_bonuses=1.5,3"])
+    assert (cfg.lm_order, cfg.lm_weights, cfg.lm_length_bonuses) == (5, (0.2, 1.0), (1.5, 3.0))
+    with pytest.raises(ConfigError, match="lm_weights must be a list of numbers"):
+        load_config(None, ["--lm_weights=[high]"])
+    with pytest.raises(ConfigError, match="needs at least one lm_weight"):
+        load_config(None, ["--lm_order=4", "--lm_weights=[]"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def test_the_text_only_bank_adds_wording_but_never_the_unheard_templates(monkeyp
 
 def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+):  # and tries an LM beam search on dev, shipping the LM only if the fused model reads its decodes better
     # A random stage-2 model decodes noise (insertions everywhere): corrupt text as a trained one would.
     mild = ConfusionModel(
         np.eye(len(PHONEMES)), np.full(len(PHONEMES), 0.05), 0.02, np.full(len(PHONEMES), 1 / len(PHONEMES))
@@ -148,7 +149,8 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     cfg = TrainConfig(
         manifest=str(tiny_corpus), out_dir=str(tmp_path / "out"), seed=3, threads=1, batch_size=16,
         max_steps=60, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=30, text_per_label=40,
-        decode_draws=2, decode_fraction=0.25, eval_splits=("dev",),
+        decode_draws=2, decode_fraction=0.25, eval_splits=("dev",), lm_order=3, lm_weights=(0.5,),
+        lm_length_bonuses=(0.0, 1.0),
     )  # fmt: skip
     path = text_intent.train(cfg, stage2)
     rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
@@ -167,8 +169,32 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
         "fused_with_threshold",
     }
     assert 0 <= report["phonemization"]["mismatch_rate"] <= 1
+    decoder = report["decoder"]
+    assert decoder["lm"]["order"] == 3 and len(decoder["lm"]["entries"]) == 3
+    assert {"weight=0.5 bonus=0.0", "weight=0.5 bonus=1.0"} <= set(decoder)
+    assert (loaded.model.phoneme_lm is not None) == (decoder["chosen"] != "greedy")
     r = Classifier.from_checkpoint(path).classify(np.zeros(4000, np.float32))
     assert r.text_scores is not None and set(r.scores) == set(labels)
+
+
+def test_cached_decodes_keep_log_probabilities_beside_the_json(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    log_probs = [rng.normal(size=(n, 5)).astype(np.float32) for n in (3, 0, 7)]
+    made = text_intent.Decodes([[2], [], [3, 4]], [[2], [], [3]], [0, 1, 0], [[0.1, 0.2]] * 3, log_probs)
+    path = tmp_path / "decodes-dev.json"
+    assert text_intent.cached_decodes(path, "k", lambda: made) is made
+    again = text_intent.cached_decodes(path, "k", lambda: pytest.fail("the cache was not used"))
+    assert again.hyps == made.hyps and [len(lp) for lp in again.log_probs] == [3, 0, 7]
+    for got, want in zip(again.log_probs, log_probs, strict=True):
+        np.testing.assert_allclose(got, want, atol=2e-3)  # stored as float16
+    plain = text_intent.cached_decodes(
+        tmp_path / "plain.json", "k", lambda: dataclasses.replace(made, log_probs=[])
+    )
+    assert (
+        text_intent.cached_decodes(tmp_path / "plain.json", "k", lambda: made).log_probs
+        == plain.log_probs
+        == []
+    )
 
 
 def test_ngram_bayes_generalizes_through_shared_phoneme_ngrams():
