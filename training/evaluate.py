@@ -3,7 +3,7 @@
 For each split: in-scope accuracy, macro-F1, per-intent precision/recall, out-of-scope rejection
 and false-rejection rates, both with the calibrated threshold and with the out-of-scope class
 alone (threshold 0); a confusion-matrix PNG and a reliability diagram PNG; for a model with a CTC
-head, the phoneme error rate of its greedy transcripts. Clips go through the
+head, the phoneme error rate of its transcripts (the decode its text head reads). Clips go through the
 telephony channel with a fixed seed, so two evaluations of one model agree exactly.
 
     python -m training.evaluate --model runs/finetune/model.safetensors --splits test_voice,test_phrase
@@ -253,7 +253,10 @@ def markdown(report: dict[str, object]) -> str:
             )
     rates = {k: v for k, v in report.get("phoneme_error_rate", {}).items() if v is not None}  # type: ignore[attr-defined]
     if rates:
-        lines += ["", "Phoneme error rate of the greedy CTC transcripts (references: espeak-ng):", ""]
+        heading = (
+            "Phoneme error rate of the transcripts (the decode the text head reads; references: espeak-ng):"
+        )
+        lines += ["", heading, ""]
         lines += [f"- {split}: {rate:.3f}" for split, rate in rates.items()]
     return "\n".join(lines) + "\n"
 
