@@ -8,11 +8,10 @@ decodes of training clips plus unsynthesized phrasings corrupted by that confusi
 fits a phoneme n-gram on the same text and tunes a CTC beam search with it on dev (``lm_order``; it
 ships only if the fused model reads its decodes at least as well as greedy ones), (5) calibrates the
 head's temperature, the fusion weight and the out-of-scope threshold on dev decodes, and (6) saves
-the stage-2 model plus the head (and the LM). The text is the training templates' phrasings and, with ``text_bank``,
-a text-only bank written apart from them (``training/text_bank.py``). Held-out phrase templates never
-reach the text (``train_templates``, ``text_bank_pool``);
-the test splits are only scored, and a second head trained without the extra phrasings measures
-what they buy.
+the stage-2 model plus the head (and the LM). The text is the training templates' phrasings and,
+with ``text_bank``, a text-only bank written apart from them (``training/text_bank.py``). Held-out
+phrase templates never reach the text (``train_templates``, ``text_bank_pool``); the test splits
+are only scored, and a second head trained without the extra phrasings measures what they buy.
 
     python -m training.text_intent --config training/configs/text_intent.yaml \\
         --model runs/finetune/model.safetensors --out runs/text_intent
@@ -242,8 +241,8 @@ def decode(
         for row, i in enumerate(idx):
             frames = ctc[row, : int(res.frame_lengths[row])]
             out.hyps.append(clean_ids(greedy_ids(frames)))
-            if keep_log_probs:
-                out.log_probs.append(frames.copy())
+            if keep_log_probs:  # rounded as the cache stores them: a cached run decodes what a fresh one does
+                out.log_probs.append(frames.astype(np.float16).astype(np.float32))
             out.refs.append(spelled(bank.utterances[i].phonemes))
             out.labels.append(label_index[str(bank.utterances[i].label)])
         out.audio_logits.extend(res.intent_logits.float().tolist())

@@ -27,6 +27,7 @@ from torch import nn
 from ivr.model.dims import reject_unknown_fields
 
 History = tuple[int, ...]
+CACHE_LIMIT = 1_000_000  # looked-up probabilities kept; a long-running server must not grow without bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,8 @@ class PhonemeLM(nn.Module):
         key = (history, symbol)
         cached = self._cache.get(key)
         if cached is None:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
             cached = self._cache[key] = self._log_prob(history, symbol)
         return cached
 
@@ -226,7 +229,7 @@ def kneser_ney(
             effective.append(dict(continuation))
     probs: list[dict[History, float]] = []
     backoffs: list[dict[History, float]] = []
-    predicted = [s for s in range(1, dims.vocab_size)] + [dims.eos]  # every symbol the model predicts
+    predicted = [*range(1, dims.vocab_size), dims.eos]  # every symbol the model predicts
     for n in range(1, order + 1):
         totals: dict[History, int] = defaultdict(int)
         types: dict[History, int] = defaultdict(int)

@@ -5,8 +5,8 @@ lives in one place: the arg-max label wins unless it is ``out_of_scope`` or its 
 probability is below the threshold fitted on held-out calls (stored in the checkpoint).
 
 A model with a phoneme intent head (stage 2b) also classifies its own CTC decode (a beam search with
-the checkpoint's phoneme LM when it has one, else greedy), and the two calibrated distributions are fused log-linearly with the checkpoint's ``fusion_weight``
-before the rule above applies.
+the checkpoint's phoneme LM when it has one, else greedy), and the two calibrated distributions are
+fused log-linearly with the checkpoint's ``fusion_weight`` before the rule above applies.
 """
 
 from __future__ import annotations
