@@ -1,8 +1,9 @@
 """Intent from a phoneme string: the text head that learns from phrasings nobody synthesized.
 
 The audio intent head only ever hears the few hundred sentences per intent that were synthesized; the
-phrase bank holds thousands more. This classifier reads the greedy CTC decode of the acoustic model
-(phoneme ids, blanks and repeats removed, word boundaries kept), so it can be trained on text run
+phrase bank holds thousands more. This classifier reads the CTC decode of the acoustic model (greedy,
+or a beam search with a phoneme LM: ``ivr.model.ctc_decode``; phoneme ids, blanks and repeats removed,
+word boundaries kept), so it can be trained on text run
 through espeak-ng and corrupted the way the acoustic model errs, then fused with the audio head.
 
 Two readers: ``bigru`` (the default) convolves, runs a BiGRU and attends; ``ngram`` averages
