@@ -61,9 +61,7 @@ class TrainConfig:
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
     corruption_scale: float = 1.0  # how much more often the corrupted text errs than the training decodes did
     eval_splits: tuple[str, ...] = ("test_voice", "test_phrase")  # scored after calibration, if present
-    lm_order: int = (
-        0  # n of the phoneme n-gram the CTC beam search weighs the decode with; 0 = greedy decoding
-    )
+    lm_order: int = 0  # n of the phoneme n-gram for the CTC beam search; 0 = greedy decoding
     lm_weights: tuple[float, ...] = (0.3, 0.5, 0.8)  # LM weights tried on dev (the best one ships)
     lm_length_bonuses: tuple[float, ...] = (1.0, 2.0, 3.0)  # per-symbol bonuses tried on dev with each weight
     lm_beam: int = 8  # prefixes the beam search keeps per frame

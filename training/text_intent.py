@@ -266,7 +266,8 @@ def cached_decodes(path: Path, key: str, make: Callable[[], Decodes]) -> Decodes
                     log_probs = [frames[end - n : end] for end, n in zip(ends, z["lengths"], strict=True)]
             return Decodes(**stored["decodes"], log_probs=log_probs)
     decodes = make()
-    fields = {k: v for k, v in asdict(dataclasses.replace(decodes, log_probs=[])).items() if k != "log_probs"}
+    fields = asdict(dataclasses.replace(decodes, log_probs=[]))  # the arrays go to the .npz, not the JSON
+    del fields["log_probs"]
     if decodes.log_probs:
         lengths = np.array([len(lp) for lp in decodes.log_probs], np.int64)
         np.savez(arrays, frames=np.concatenate(decodes.log_probs).astype(np.float16), lengths=lengths)
@@ -397,11 +398,10 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     )
     with_refs = [(r, h) for r, h in zip(decoded.refs, decoded.hyps, strict=True) if r]
     confusion = estimate_confusion(with_refs, len(PHONEMES))
-    dev_refs = [(r, h) for r, h in zip(dev.refs, dev.hyps, strict=True) if r]
     report["acoustic"] = {
         "train_decodes": len(decoded.hyps),
-        "train_per": error_rate(*zip(*with_refs, strict=True)) if with_refs else None,
-        "dev_per": error_rate(*zip(*dev_refs, strict=True)) if dev_refs else None,
+        "train_per": decode_error_rate(decoded.refs, decoded.hyps),
+        "dev_per": decode_error_rate(dev.refs, dev.hyps),
         "deletion_rate": float(np.average(confusion.deletion[2:])),
         "insertion_rate": confusion.insertion_rate,
         "worst_kept": worst_symbols(confusion),
@@ -491,9 +491,7 @@ def choose_decoder(
         return scores[weight]
 
     def rates(hyps: list[Seq]) -> dict[str, float | None]:
-        pairs = [(r, h) for r, h in zip(dev.refs, hyps, strict=True) if r]
-        per = error_rate(*zip(*pairs, strict=True)) if pairs else None
-        return {"dev_per": per, "dev_fused": fused_accuracy(hyps)}
+        return {"dev_per": decode_error_rate(dev.refs, hyps), "dev_fused": fused_accuracy(hyps)}
 
     report: dict[str, Any] = {"greedy": rates(dev.hyps)}
     if not cfg.lm_order:
@@ -520,6 +518,12 @@ def choose_decoder(
         return None, dev.hyps, report
     report["chosen"] = best[1]
     return lm, best[2], report
+
+
+def decode_error_rate(refs: Sequence[Seq], hyps: Sequence[Seq]) -> float | None:
+    """Phoneme error rate of ``hyps`` over the clips that have a reference; None when none has."""
+    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
+    return error_rate(*zip(*pairs, strict=True)) if pairs else None
 
 
 def concat(parts: Sequence[Decodes]) -> Decodes:

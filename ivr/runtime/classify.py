@@ -24,9 +24,9 @@ from ivr.audio.wav import load_audio
 from ivr.errors import AudioError, CheckpointError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import load_checkpoint
-from ivr.model.ctc_decode import decoder_for, greedy_ids, spell
+from ivr.model.ctc_decode import decoder_for, spell
 from ivr.model.model import IntentModel
-from ivr.model.phoneme_intent import clean_ids, fuse, pad_ids
+from ivr.model.phoneme_intent import fuse, pad_ids
 
 INPUT_RATE_HZ = 8000  # what ``classify`` takes: narrowband call audio
 
@@ -48,11 +48,6 @@ def decide(scores: dict[str, float], threshold: float) -> tuple[str, float]:
     """(intent or out_of_scope, confidence of the arg-max label) from calibrated scores."""
     label, confidence = max(scores.items(), key=lambda kv: kv[1])
     return (OUT_OF_SCOPE if label == OUT_OF_SCOPE or confidence < threshold else label), confidence
-
-
-def greedy_ctc(log_probs: npt.NDArray[np.floating], vocab: Sequence[str]) -> str:
-    """(F, V) log-probabilities -> symbols: arg-max per frame, repeats merged, blanks (0) dropped."""
-    return spell(clean_ids(greedy_ids(log_probs)), vocab)
 
 
 class Classifier:

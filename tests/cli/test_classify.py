@@ -13,9 +13,11 @@ from ivr.audio.wav import load_audio, write_wav
 from ivr.cli import main
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import save_checkpoint
+from ivr.model.ctc_decode import greedy_ids, spell
 from ivr.model.dims import tiny_8k
 from ivr.model.model import build_model
-from ivr.runtime.classify import Classifier, decide, greedy_ctc
+from ivr.model.phoneme_intent import clean_ids
+from ivr.runtime.classify import Classifier, decide
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "lost_card_8k_ulaw.wav"
 LABELS = ("report_lost_card", "check_balance", OUT_OF_SCOPE)
@@ -94,5 +96,5 @@ def test_decide_applies_class_and_threshold():
 def test_greedy_ctc_merges_repeats_and_drops_blanks():
     frames = [2, 2, 0, 2, 3, 1, 1, 4, 0]
     log_probs = np.log(np.eye(5)[frames] * 0.9 + 0.02)
-    assert greedy_ctc(log_probs, VOCAB) == "aab c"
-    assert greedy_ctc(log_probs, []) == ""
+    assert spell(clean_ids(greedy_ids(log_probs)), VOCAB) == "aab c"
+    assert spell(clean_ids(greedy_ids(log_probs)), []) == ""
