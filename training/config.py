@@ -65,6 +65,9 @@ class TrainConfig:
     lm_weights: tuple[float, ...] = (0.3, 0.5, 0.8)  # LM weights tried on dev (the best one ships)
     lm_length_bonuses: tuple[float, ...] = (1.0, 2.0, 3.0)  # per-symbol bonuses tried on dev with each weight
     lm_beam: int = 8  # prefixes the beam search keeps per frame
+    lm_folds: int = (
+        0  # >= 2: training clips decoded by LMs fitted without their template (k folds); 0: greedy
+    )
     # bookkeeping
     log_interval: int = 10
     eval_interval: int = 200  # dev accuracy (stage 2) every this many steps
@@ -93,6 +96,8 @@ class TrainConfig:
             problems.append(
                 "an LM (lm_order > 0) needs at least one lm_weight and one lm_length_bonus to try"
             )
+        if self.lm_folds < 0 or self.lm_folds == 1 or (self.lm_folds and not self.lm_order):
+            problems.append(f"lm_folds must be 0, or >= 2 with an LM (lm_order > 0), got {self.lm_folds}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:

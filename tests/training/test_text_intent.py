@@ -12,7 +12,9 @@ import torch
 
 from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
+from ivr.model.ctc_decode import CTCBeamSearch
 from ivr.model.model import IntentModel, build_model
+from ivr.model.phoneme_lm import PhonemeLM, PhonemeLMDims
 from ivr.runtime.classify import Classifier
 from tests.model.helpers import small_dims
 from tests.training.conftest import LABELS
@@ -20,7 +22,8 @@ from training import text_intent
 from training.alignment import align, edit_distance
 from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
-from training.phrases import expand, heldout_templates
+from training.manifest import Utterance
+from training.phrases import expand, heldout_templates, phrases
 from training.synth import PHONEMES
 from training.text_ceiling import NgramBayes, ngrams
 from training.text_intent import ConfusionModel, corrupt, estimate_confusion
@@ -130,8 +133,9 @@ def test_the_text_only_bank_adds_wording_but_never_the_unheard_templates(monkeyp
     assert not {p.template for p in mixed} & heldout_templates("check_balance", seed=0)
 
 
+@pytest.mark.parametrize("lm_folds", [0, 2])  # training decodes greedy, or beam-searched by a jackknife LM
 def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
-    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lm_folds: int
 ):  # and tries an LM beam search on dev, shipping the LM only if the fused model reads its decodes better
     # A random stage-2 model decodes noise (insertions everywhere): corrupt text as a trained one would.
     mild = ConfusionModel(
@@ -150,7 +154,7 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
         manifest=str(tiny_corpus), out_dir=str(tmp_path / "out"), seed=3, threads=1, batch_size=16,
         max_steps=60, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=30, text_per_label=40,
         decode_draws=2, decode_fraction=0.25, eval_splits=("dev",), lm_order=3, lm_weights=(0.5,),
-        lm_length_bonuses=(0.0, 1.0),
+        lm_length_bonuses=(0.0, 1.0), lm_folds=lm_folds,
     )  # fmt: skip
     path = text_intent.train(cfg, stage2)
     rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
@@ -173,8 +177,35 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     assert decoder["lm"]["order"] == 3 and len(decoder["lm"]["entries"]) == 3
     assert {"weight=0.5 bonus=0.0", "weight=0.5 bonus=1.0"} <= set(decoder)
     assert (loaded.model.phoneme_lm is not None) == (decoder["chosen"] != "greedy")
+    assert ("jackknife" in decoder) == bool(lm_folds) and report["confusion"]["decodes"] == (
+        "jackknife" if lm_folds else "greedy"
+    )
+    if lm_folds:  # every tiny-corpus clip was decorated from one training template
+        assert decoder["jackknife"]["clips_without_a_template"] == 0
     r = Classifier.from_checkpoint(path).classify(np.zeros(4000, np.float32))
     assert r.text_scores is not None and set(r.scores) == set(labels)
+
+
+def test_each_clip_is_decoded_by_an_lm_that_never_read_its_template():
+    first, second = "template one", "template two"
+    assert text_intent.fold_of(first, 2) != text_intent.fold_of(second, 2)
+    text = [([3, 4, 5], first)] * 20 + [([3, 6, 5], second)] * 20
+    dims = PhonemeLMDims(vocab_size=len(PHONEMES), order=3, weight=1.0, length_bonus=0.0)
+    full = PhonemeLM.fit([ids for ids, _ in text[:20]], dims)  # the full LM would print the first template
+    frames = np.full((3, len(PHONEMES)), -20.0)
+    frames[0, 3] = frames[2, 5] = 0.0
+    frames[1, 4] = frames[1, 6] = np.log(0.5)  # the middle phoneme is a coin toss to the acoustics
+    assert CTCBeamSearch.of(full).decode(frames) == [3, 4, 5]
+    hyps = text_intent.jackknife_decodes(full, text, [frames, frames], [first, second], folds=2)
+    assert hyps == [[3, 6, 5], [3, 4, 5]]  # each clip's LM knew only the other template
+
+
+def test_clip_templates_recover_the_template_a_training_phrase_was_decorated_from():
+    drawn = phrases("report_lost_card", "train", 30, seed=11)
+    utts = [Utterance(Path("x.wav"), p.label, "train", p.text) for p in drawn]
+    odd = Utterance(Path("y.wav"), "report_lost_card", "train", "words from a call center's own recording")
+    got = text_intent.clip_templates([*utts, odd])
+    assert got[:-1] == [p.template for p in drawn] and got[-1] == odd.text
 
 
 def test_cached_decodes_keep_log_probabilities_beside_the_json(tmp_path: Path):
