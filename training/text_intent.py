@@ -254,15 +254,18 @@ def decode(
     return out
 
 
-def cached_decodes(path: Path, key: str, make: Callable[[], Decodes]) -> Decodes:
+def cached_decodes(
+    path: Path, key: str, make: Callable[[], Decodes], *, log_probs_needed: bool = False
+) -> Decodes:
     """Decoding is the slow part of the stage: keep it beside the output, keyed by model and settings.
 
-    Log-probabilities, when kept, go to a ``.npz`` beside the JSON (float16: a tenth of the size).
+    Log-probabilities, when kept, go to a ``.npz`` beside the JSON (float16: a tenth of the size); a
+    cache without them serves only a run that does not need them.
     """
     arrays = path.with_suffix(".npz")
     if path.exists():
         stored = json.loads(path.read_text())
-        if stored.get("key") == key:
+        if stored.get("key") == key and (stored.get("log_probs") or not log_probs_needed):
             log_probs = []
             if stored.get("log_probs"):
                 with np.load(arrays) as z:
@@ -360,6 +363,11 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
 
     # -- text: phrasings of the training templates, phonemized word by word ----------------------
     text_labels = [label for label in labels if label in TEMPLATES]
+    if not text_labels:
+        raise ConfigError(
+            f"{model_path}: stage 2b learns from the phrase bank (training/phrases.py), and none of the "
+            f"labels {labels} has one; use the stage-2 model as it is"
+        )
     phrasings = [
         p
         for label in text_labels
@@ -386,7 +394,7 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     jackknife = bool(cfg.lm_order and cfg.lm_folds)  # the training clips are beam-searched too: keep them
     decoded = cached_decodes(
         out / "decodes-train.json",
-        f"{key}:{cfg.seed}:{cfg.decode_draws}:{cfg.labels_per_intent}:{len(train_bank)}:{jackknife}",
+        f"{key}:{cfg.seed}:{cfg.decode_draws}:{cfg.labels_per_intent}:{len(train_bank)}",
         lambda: concat(
             [
                 decode(
@@ -400,14 +408,16 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
                 for draw in range(cfg.decode_draws)
             ]
         ),
+        log_probs_needed=jackknife,
     )
     keep = bool(cfg.lm_order)  # the LM's settings are tuned on dev: keep its log-probabilities
     dev = cached_decodes(
         out / "decodes-dev.json",
-        f"{key}:{cfg.seed}:{len(dev_bank)}:{keep}",
+        f"{key}:{cfg.seed}:{len(dev_bank)}",
         lambda: decode(
             model, dev_bank, label_index, step_rng(cfg.seed, EVAL_STEP), cfg.batch_size, keep_log_probs=keep
         ),
+        log_probs_needed=keep,
     )
     report["acoustic"] = {
         "train_decodes": len(decoded.hyps),

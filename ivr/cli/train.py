@@ -1,4 +1,4 @@
-"""``ivr train``: build the corpus, pre-train, fine-tune and evaluate (the recipe in training/).
+"""``ivr train``: build the corpus, pre-train, fine-tune, add the text head and evaluate (training/).
 
 Every ``TrainConfig`` option is also a flag (``--max-steps 200``), applied over the YAML config,
 so fine-tuning on a call center's own recordings is one command:
@@ -34,7 +34,7 @@ def _training(module: str) -> ModuleType:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="corpus, pre-training, fine-tuning and evaluation")
+    parser = subparsers.add_parser("train", help="corpus, pre-training, fine-tuning, text head, evaluation")
     stages = parser.add_subparsers(dest="train_command", metavar="STAGE", required=True)
 
     corpus = stages.add_parser("corpus", help="synthesize the call-center corpus and its manifest")
@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--config", type=Path, default=_REPO / "training" / "configs" / default)
         _add_config_flags(p)
         p.set_defaults(func=run_stage, stage=stage)
+
+    text = stages.add_parser(
+        "text-intent", help="stage 2b: the phoneme (text) intent head and phoneme LM, fused with stage 2"
+    )
+    text.add_argument("--config", type=Path, default=_REPO / "training" / "configs" / "text_intent.yaml")
+    text.add_argument("--model", type=Path, default=Path("runs/finetune/model.safetensors"))
+    _add_config_flags(text)
+    text.set_defaults(func=run_text_intent)
 
     ev = stages.add_parser("evaluate", help="accuracy, F1, out-of-scope rates and plots on held-out splits")
     ev.add_argument("--model", type=Path, default=Path("runs/finetune/model.safetensors"))
@@ -96,6 +104,12 @@ def run_corpus(args: argparse.Namespace) -> int:
 def run_stage(args: argparse.Namespace) -> int:
     config = _training("config").load_config(args.config, _overrides(args))
     print(_training(args.stage).train(config))
+    return 0
+
+
+def run_text_intent(args: argparse.Namespace) -> int:
+    config = _training("config").load_config(args.config, _overrides(args))
+    print(_training("text_intent").train(config, args.model))
     return 0
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from ivr.cli import main
 from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.ctc_decode import CTCBeamSearch
@@ -225,7 +226,13 @@ def test_cached_decodes_keep_log_probabilities_beside_the_json(tmp_path: Path):
         text_intent.cached_decodes(tmp_path / "plain.json", "k", lambda: made).log_probs
         == plain.log_probs
         == []
+    )  # a run that needs no log-probabilities takes the cache either way; one that needs them decodes again
+    assert (
+        text_intent.cached_decodes(tmp_path / "plain.json", "k", lambda: made, log_probs_needed=True) is made
     )
+    assert text_intent.cached_decodes(
+        path, "k", lambda: pytest.fail("cached"), log_probs_needed=True
+    ).log_probs
 
 
 def test_ngram_bayes_generalizes_through_shared_phoneme_ngrams():
@@ -235,3 +242,13 @@ def test_ngram_bayes_generalizes_through_shared_phoneme_ngrams():
     assert ngrams((2, 3), (2,)) == {(1, 2), (2, 3), (3, 1)}  # word boundaries at both ends
     assert bayes.predict([(9, 2, 3, 4), (5, 6, 7, 8)]).tolist() == [0, 1]
     assert bayes.predict([()]).tolist() in ([0], [1])  # nothing known: still a label, no crash
+
+
+def test_ivr_train_text_intent_names_the_missing_phrase_bank(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    stage2 = tmp_path / "own.safetensors"
+    save_checkpoint(stage2, build_model(small_dims(), ["open_claim", "close_claim"], len(PHONEMES)))
+    code = main(["train", "text-intent", "--model", str(stage2), "--out-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "none of the labels" in err and "Traceback" not in err
