@@ -265,7 +265,12 @@ def cached_decodes(
     arrays = path.with_suffix(".npz")
     if path.exists():
         stored = json.loads(path.read_text())
-        if stored.get("key") == key and (stored.get("log_probs") or not log_probs_needed):
+        current = stored.get("key") == key and set(stored["decodes"]) >= set(Decodes.__slots__) - {
+            "log_probs"
+        }
+        if current and (
+            stored.get("log_probs") or not log_probs_needed
+        ):  # an older cache lacks fields: decode
             log_probs = []
             if stored.get("log_probs"):
                 with np.load(arrays) as z:
@@ -488,13 +493,20 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     weight, by_weight = choose_fusion_weight(audio_dev, text_dev, dev.labels)
     fused_dev = fuse(audio_dev, text_dev, weight)
     oos = label_index.get(OUT_OF_SCOPE, -1)
-    threshold = choose_threshold(
-        fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION
+    heard = np.array(
+        [t is not None for t in training_template_of([dev_bank.utterances[i] for i in dev.clips])]
     )
+    threshold = choose_threshold(
+        fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION, groups=heard
+    )  # the false-rejection cap holds on dev's unheard (calibration) wording as well as on the trained
     report["calibration"] = {
         "text_temperature": float(head.temperature),
         "fusion_weight": weight,
         "threshold": threshold,
+        "threshold_pooled": choose_threshold(
+            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION
+        ),
+        "dev_clips_of_trained_wording": int(heard.sum()),
         "dev_accuracy_by_weight": by_weight,
     }
     report["dev"] = {
@@ -578,11 +590,17 @@ def fold_of(key: str, folds: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % folds
 
 
-def clip_templates(utterances: Sequence[Utterance], corpus_seed: int = 0) -> list[str]:
-    """The training template each clip's text was decorated from (``training.unheard.template_of``), or the
-    text itself where no single template fits (a handful of clips; a call center's own recordings)."""
+def training_template_of(utterances: Sequence[Utterance], corpus_seed: int = 0) -> list[str | None]:
+    """The training template each clip's text was decorated from (``training.unheard.template_of``); None
+    where no single one fits: unheard wording, a handful of ambiguous clips, a call center's own."""
     candidates = {label: set(train_templates(label, corpus_seed)) for label in TEMPLATES}
-    return [template_of(u.text, str(u.label), candidates) or u.text for u in utterances]
+    return [template_of(u.text, str(u.label), candidates) for u in utterances]
+
+
+def clip_templates(utterances: Sequence[Utterance], corpus_seed: int = 0) -> list[str]:
+    """Each clip's training template, or its own text where it has none: the keys of its jackknife fold."""
+    found = training_template_of(utterances, corpus_seed)
+    return [t or u.text for t, u in zip(found, utterances, strict=True)]
 
 
 def jackknife_decodes(

@@ -39,3 +39,21 @@ def test_threshold_respects_the_false_rejection_budget():
 def test_no_out_of_scope_examples_means_no_threshold():
     probs = np.array([[0.6, 0.4], [0.3, 0.7]])
     assert choose_threshold(probs, np.array([0, 1]), -1, max_false_rejection=0.05) == 0.0
+
+
+def test_a_grouped_budget_holds_in_every_group_of_in_scope_rows():
+    rng = np.random.default_rng(1)
+    oos = 2
+    heard, unheard = rng.uniform(0.6, 1.0, 200), rng.uniform(0.35, 0.9, 200)  # unheard wording: less sure
+    outscope = rng.uniform(0.34, 0.7, 100)
+    top = np.concatenate([heard, unheard, outscope])
+    probs = np.zeros((500, 3))
+    probs[:400, 0], probs[:400, 1] = top[:400], 1 - top[:400]
+    probs[400:, 1], probs[400:, 0] = outscope, 1 - outscope
+    labels = np.array([0] * 400 + [oos] * 100)
+    groups = np.array([0] * 200 + [1] * 200 + [0] * 100)
+    pooled = choose_threshold(probs, labels, oos, max_false_rejection=0.05)
+    grouped = choose_threshold(probs, labels, oos, max_false_rejection=0.05, groups=groups)
+    assert rejected(probs, pooled, oos)[200:400].mean() > 0.05  # the pooled budget breaks on unheard rows
+    assert rejected(probs, grouped, oos)[200:400].mean() <= 0.05
+    assert rejected(probs, grouped, oos)[:200].mean() <= 0.05 and grouped < pooled
