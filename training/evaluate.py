@@ -32,6 +32,7 @@ from training.synth import phoneme_ids
 
 EVAL_SEED = 20240229  # channel draws for evaluation; fixed so reports are comparable
 BATCH = 32
+OPERATING_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)  # the trade-off table of the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +194,34 @@ def transcript_error_rate(results: Sequence[ClassifyResult], utts: Sequence[Utte
     return error_rate(refs, hyps)
 
 
+def operating_points(
+    probs: npt.NDArray[np.floating], truth: npt.NDArray[np.int64], labels: Sequence[str]
+) -> list[dict[str, float]]:
+    """Out-of-scope rejection and false rejection at each of ``OPERATING_THRESHOLDS``: where to set the
+    threshold for a deployment's own trade-off, read off one evaluation."""
+    rows = []
+    for t in OPERATING_THRESHOLDS:
+        m = score(probs, truth, labels, t)
+        rows.append({"threshold": t, "oos_rejection": m.oos_rejection, "false_rejection": m.false_rejection})
+    return rows
+
+
 def evaluate(
-    model: Path, manifest: Path, splits: Sequence[str], out: Path, *, channel: bool = True
+    model: Path,
+    manifest: Path,
+    splits: Sequence[str],
+    out: Path,
+    *,
+    channel: bool = True,
+    threshold: float | None = None,
 ) -> dict[str, object]:
-    """Score ``model`` on each split of ``manifest``; writes report.json, report.md and PNGs to ``out``."""
+    """Score ``model`` on each split of ``manifest``; writes report.json, report.md and PNGs to ``out``.
+
+    ``threshold`` replaces the checkpoint's out-of-scope threshold (fitted on dev) for this report.
+    """
     classifier = Classifier.from_checkpoint(model)
+    if threshold is not None:
+        classifier.threshold = threshold
     labels = list(classifier.labels)
     utts = [u for u in read_manifest(manifest) if u.label is not None]
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +245,11 @@ def evaluate(
         truth = np.array([labels.index(str(u.label)) for u in chosen], np.int64)
         calibrated = score(probs, truth, labels, classifier.threshold)
         class_only = score(probs, truth, labels, 0.0)
-        report["splits"][split] = {"with_threshold": asdict(calibrated), "oos_class_only": asdict(class_only)}  # type: ignore[index]
+        report["splits"][split] = {  # type: ignore[index]
+            "with_threshold": asdict(calibrated),
+            "oos_class_only": asdict(class_only),
+            "operating_points": operating_points(probs, truth, labels),
+        }
         plot_confusion(
             out / f"confusion-{split}.png",
             probs,
@@ -246,11 +274,22 @@ def markdown(report: dict[str, object]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for split, rules in report["splits"].items():  # type: ignore[attr-defined]
-        for rule, m in rules.items():
+        for rule in ("with_threshold", "oos_class_only"):
+            m = rules[rule]
             lines.append(
                 f"| {split} | {rule} | {m['n']} | {m['inscope_accuracy']:.3f} | {m['macro_f1']:.3f} "
                 f"| {m['oos_rejection']:.3f} | {m['false_rejection']:.3f} | {m['ece']:.3f} |"
             )
+    lines += [
+        "",
+        "Out-of-scope rejection / false rejection at other thresholds (pick a deployment's own trade-off):",
+        "",
+        "| split | " + " | ".join(f"{t:g}" for t in OPERATING_THRESHOLDS) + " |",
+        "|---|" + "---|" * len(OPERATING_THRESHOLDS),
+    ]
+    for split, rules in report["splits"].items():  # type: ignore[attr-defined]
+        cells = [f"{p['oos_rejection']:.2f} / {p['false_rejection']:.3f}" for p in rules["operating_points"]]
+        lines.append(f"| {split} | " + " | ".join(cells) + " |")
     rates = {k: v for k, v in report.get("phoneme_error_rate", {}).items() if v is not None}  # type: ignore[attr-defined]
     if rates:
         heading = (
@@ -268,9 +307,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--splits", default="test_voice,test_phrase")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"))
     parser.add_argument("--no-channel", action="store_true", help="score clean audio")
+    parser.add_argument("--threshold", type=float, default=None, help="replace the checkpoint's threshold")
     args = parser.parse_args(argv)
     report = evaluate(
-        args.model, args.manifest, args.splits.split(","), args.out, channel=not args.no_channel
+        args.model,
+        args.manifest,
+        args.splits.split(","),
+        args.out,
+        channel=not args.no_channel,
+        threshold=args.threshold,
     )
     print(markdown(report))
     return 0

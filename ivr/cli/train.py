@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--splits", default="test_voice,test_phrase", help="comma-separated split names")
     ev.add_argument("--out", type=Path, default=Path("runs/eval"))
     ev.add_argument("--no-channel", action="store_true", help="score the audio as is (real recordings)")
+    ev.add_argument(
+        "--threshold", type=float, default=None, help="replace the model's out-of-scope threshold"
+    )
     ev.set_defaults(func=run_evaluate)
 
 
@@ -116,7 +119,12 @@ def run_text_intent(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     evaluate = _training("evaluate")
     report = evaluate.evaluate(
-        args.model, args.manifest, args.splits.split(","), args.out, channel=not args.no_channel
+        args.model,
+        args.manifest,
+        args.splits.split(","),
+        args.out,
+        channel=not args.no_channel,
+        threshold=args.threshold,
     )
     print(evaluate.markdown(report), end="")
     return 0

@@ -13,7 +13,14 @@ from ivr.model.checkpoint import save_checkpoint
 from ivr.model.dims import tiny_8k
 from ivr.model.model import build_model
 from ivr.runtime.classify import ClassifyResult
-from training.evaluate import evaluate, expected_calibration_error, score, transcript_error_rate
+from training.evaluate import (
+    OPERATING_THRESHOLDS,
+    evaluate,
+    expected_calibration_error,
+    operating_points,
+    score,
+    transcript_error_rate,
+)
 from training.manifest import Utterance
 
 LABELS = ["a", "b", OUT_OF_SCOPE]
@@ -41,6 +48,18 @@ def test_score_counts_rejections_and_confusions():
     assert class_only.oos_rejection == pytest.approx(0.5)
 
 
+def test_operating_points_trade_false_rejection_for_out_of_scope_rejection():
+    truth = np.array([0, 0, 1, 1, 2, 2])  # labels a, b, out_of_scope (LABELS)
+    probs = one_hot([0, 0, 1, 1, 0, 1])
+    probs[[1, 3, 4, 5]] = [[0.32, 0.3, 0.38], [0.3, 0.36, 0.34], [0.3, 0.34, 0.36], [0.3, 0.38, 0.32]]
+    points = {p["threshold"]: p for p in operating_points(probs, truth, LABELS)}
+    assert points[0.1]["false_rejection"] == pytest.approx(0.25)  # row 1: the out-of-scope class wins
+    assert points[0.1]["oos_rejection"] == pytest.approx(0.5)
+    assert points[0.4]["false_rejection"] == pytest.approx(0.5) and points[0.4]["oos_rejection"] == 1.0
+    rates = [p["false_rejection"] for p in points.values()]
+    assert rates == sorted(rates)
+
+
 def test_ece_is_zero_when_confidence_matches_accuracy():
     truth = np.array([0] * 9 + [1])
     assert expected_calibration_error(one_hot([0] * 10, conf=0.9), truth) == pytest.approx(0.0, abs=1e-9)
@@ -53,6 +72,8 @@ def test_report_and_plots_on_the_smoke_corpus(tiny_corpus: Path, tmp_path: Path)
     save_checkpoint(ckpt, build_model(tiny_8k(), labels), labels=labels, extra={"threshold": 0.3})
     report = evaluate(ckpt, tiny_corpus, ["dev"], tmp_path / "eval")
     dev = report["splits"]["dev"]
+    assert [p["threshold"] for p in dev["operating_points"]] == list(OPERATING_THRESHOLDS)
+    assert evaluate(ckpt, tiny_corpus, ["dev"], tmp_path / "eval2", threshold=0.6)["threshold"] == 0.6
     assert dev["with_threshold"]["n"] == 6
     assert 0 <= dev["with_threshold"]["inscope_accuracy"] <= 1
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["threshold"] == 0.3
