@@ -24,8 +24,9 @@ from training.alignment import align, edit_distance
 from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
 from training.manifest import Utterance
-from training.phrases import expand, heldout_templates, phrases
+from training.phrases import Wording, expand, heldout_templates
 from training.synth import PHONEMES
+from training.text_bank import expand_text
 from training.text_ceiling import NgramBayes, ngrams
 from training.text_intent import ConfusionModel, corrupt, estimate_confusion
 
@@ -188,25 +189,32 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
 
 
 def test_each_clip_is_decoded_by_an_lm_that_never_read_its_template():
-    first, second = "template one", "template two"
-    assert text_intent.fold_of(first, 2) != text_intent.fold_of(second, 2)
-    text = [([3, 4, 5], first)] * 20 + [([3, 6, 5], second)] * 20
+    text = [[3, 4, 5]] * 20 + [[3, 6, 5]] * 20
     dims = PhonemeLMDims(vocab_size=len(PHONEMES), order=3, weight=1.0, length_bonus=0.0)
-    full = PhonemeLM.fit([ids for ids, _ in text[:20]], dims)  # the full LM would print the first template
+    full = PhonemeLM.fit(text[:20], dims)  # the full LM would print the first template
     frames = np.full((3, len(PHONEMES)), -20.0)
     frames[0, 3] = frames[2, 5] = 0.0
     frames[1, 4] = frames[1, 6] = np.log(0.5)  # the middle phoneme is a coin toss to the acoustics
     assert CTCBeamSearch.of(full).decode(frames) == [3, 4, 5]
-    hyps = text_intent.jackknife_decodes(full, text, [frames, frames], [first, second], folds=2)
+    folds = text_intent.Folds([0, 1], [frozenset({0})] * 20 + [frozenset({1})] * 20, 0)
+    hyps = text_intent.jackknife_decodes(full, text, folds, [frames, frames], n_folds=2)
     assert hyps == [[3, 6, 5], [3, 4, 5]]  # each clip's LM knew only the other template
 
 
-def test_clip_templates_recover_the_template_a_training_phrase_was_decorated_from():
-    drawn = phrases("report_lost_card", "train", 30, seed=11)
-    utts = [Utterance(Path("x.wav"), p.label, "train", p.text) for p in drawn]
-    odd = Utterance(Path("y.wav"), "report_lost_card", "train", "words from a call center's own recording")
-    got = text_intent.clip_templates([*utts, odd])
-    assert got[:-1] == [p.template for p in drawn] and got[-1] == odd.text
+def test_no_clip_fold_reads_its_own_wording_from_the_templates_or_the_text_bank():
+    drawn = text_intent.text_phrasings("speak_to_agent", 400, seed=1, text_bank=True)
+    trained = set(text_intent.train_templates("speak_to_agent"))
+    clips = [p for p in drawn if p.template in trained][:60]
+    utts = [Utterance(Path("x.wav"), p.label, "train", p.text) for p in clips]
+    folds = text_intent.jackknife_folds(utts, drawn, 5)
+    assert folds.unmatched_clips == 0 and len(folds.text_excluded) == len(drawn)
+    assert any(out for p, out in zip(drawn, folds.text_excluded, strict=True) if p.template not in trained)
+    for clip, fold in zip(clips, folds.clips, strict=True):
+        wording = Wording.of(expand(clip.template))
+        for p, out in zip(drawn, folds.text_excluded, strict=True):
+            if fold not in out:  # this fold's LM reads p: none of its sentences may share the clip's wording
+                sentences = expand(p.template) if p.template in trained else expand_text(p.template)
+                assert not any(wording.overlaps(x) for x in sentences), (clip.template, p.template)
 
 
 def test_cached_decodes_keep_log_probabilities_beside_the_json(tmp_path: Path):
