@@ -65,9 +65,8 @@ class TrainConfig:
     lm_weights: tuple[float, ...] = (0.3, 0.5, 0.8)  # LM weights tried on dev (the best one ships)
     lm_length_bonuses: tuple[float, ...] = (1.0, 2.0, 3.0)  # per-symbol bonuses tried on dev with each weight
     lm_beam: int = 8  # prefixes the beam search keeps per frame
-    lm_folds: int = (
-        0  # >= 2: training clips decoded by LMs fitted without their template (k folds); 0: greedy
-    )
+    lm_folds: int = 0  # >= 2: training clips decoded by jackknife LMs over k template folds; 0: greedy
+    cap_unheard_wording: bool = False  # stage 2b: the false-rejection cap on dev's unheard wording too
     # bookkeeping
     log_interval: int = 10
     eval_interval: int = 200  # dev accuracy (stage 2) every this many steps

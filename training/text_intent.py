@@ -490,17 +490,21 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     oos = label_index.get(OUT_OF_SCOPE, -1)
     heard = np.array(
         [t is not None for t in training_template_of([dev_bank.utterances[i] for i in dev.clips])]
-    )
-    threshold = choose_threshold(
-        fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION, groups=heard
-    )  # the false-rejection cap holds on dev's unheard (calibration) wording as well as on the trained
+    )  # dev clips of trained wording (the rest are the calibration templates': unheard wording)
+    thresholds = {
+        "pooled": choose_threshold(
+            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION
+        ),
+        "by_wording": choose_threshold(
+            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION, groups=heard
+        ),
+    }
+    threshold = thresholds["by_wording" if cfg.cap_unheard_wording else "pooled"]
     report["calibration"] = {
         "text_temperature": float(head.temperature),
         "fusion_weight": weight,
         "threshold": threshold,
-        "threshold_pooled": choose_threshold(
-            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION
-        ),
+        "thresholds": thresholds,
         "dev_clips_of_trained_wording": int(heard.sum()),
         "dev_accuracy_by_weight": by_weight,
     }
