@@ -308,8 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/eval"))
     parser.add_argument("--no-channel", action="store_true", help="score clean audio")
     parser.add_argument("--threshold", type=float, default=None, help="replace the checkpoint's threshold")
-    args = parser.parse_args(argv)
-    report = evaluate(
+    print(markdown(evaluate_args(parser.parse_args(argv))))
+    return 0
+
+
+def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
+    """``evaluate`` from parsed flags (this module's and ``ivr train evaluate``'s, which match)."""
+    return evaluate(
         args.model,
         args.manifest,
         args.splits.split(","),
@@ -317,8 +322,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         channel=not args.no_channel,
         threshold=args.threshold,
     )
-    print(markdown(report))
-    return 0
 
 
 if __name__ == "__main__":

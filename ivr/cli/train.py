@@ -118,13 +118,5 @@ def run_text_intent(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     evaluate = _training("evaluate")
-    report = evaluate.evaluate(
-        args.model,
-        args.manifest,
-        args.splits.split(","),
-        args.out,
-        channel=not args.no_channel,
-        threshold=args.threshold,
-    )
-    print(evaluate.markdown(report), end="")
+    print(evaluate.markdown(evaluate.evaluate_args(args)), end="")
     return 0
