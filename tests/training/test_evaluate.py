@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ivr.cli import main
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import save_checkpoint
 from ivr.model.dims import tiny_8k
@@ -92,3 +93,17 @@ def test_transcript_error_rate_counts_edits_over_reference_phonemes():
     assert transcript_error_rate([said("kt"), said("")], utts) == pytest.approx(1 / 3)
     assert transcript_error_rate([said(""), said("")], utts) == 1.0  # all blank: every phoneme deleted
     assert transcript_error_rate([said("")], utts[1:]) is None
+
+
+def test_ivr_train_evaluate_scores_at_the_threshold_asked_for(tiny_corpus: Path, tmp_path: Path):
+    labels = ("check_balance", OUT_OF_SCOPE, "report_lost_card")
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(ckpt, build_model(tiny_8k(), labels), labels=labels, extra={"threshold": 0.3})
+    out = tmp_path / "eval"
+    args = ["train", "evaluate", "--model", str(ckpt), "--manifest", str(tiny_corpus), "--splits", "dev"]
+    assert main([*args, "--out", str(out), "--threshold", "0.7"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (
+        report["threshold"] == 0.7
+        and "Out-of-scope rejection / false rejection" in (out / "report.md").read_text()
+    )
