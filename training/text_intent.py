@@ -437,7 +437,7 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     if lm is not None and cfg.lm_folds:
         started_jackknife = time.time()
         folds = jackknife_folds([train_bank.utterances[i] for i in decoded.clips], phrasings, cfg.lm_folds)
-        hyps = jackknife_decodes(lm, [ids for ids, _ in text], folds, decoded.log_probs, cfg.lm_folds)
+        hyps = jackknife_decodes(lm, [ids for ids, _ in text], folds, decoded.log_probs)
         decoded = dataclasses.replace(decoded, hyps=hyps, log_probs=[])
         report["decoder"]["jackknife"] = {
             "folds": cfg.lm_folds,
@@ -488,12 +488,10 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
         [t is not None for t in training_template_of([dev_bank.utterances[i] for i in dev.clips])]
     )  # dev clips of trained wording (the rest are the calibration templates': unheard wording)
     thresholds = {
-        "pooled": choose_threshold(
-            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION
-        ),
-        "by_wording": choose_threshold(
-            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION, groups=heard
-        ),
+        name: choose_threshold(
+            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION, groups=groups
+        )
+        for name, groups in (("pooled", None), ("by_wording", heard))
     }
     threshold = thresholds["by_wording" if cfg.cap_unheard_wording else "pooled"]
     report["calibration"] = {
@@ -647,7 +645,6 @@ def jackknife_decodes(
     text: Sequence[Seq],
     folds: Folds,
     log_probs: Sequence[npt.NDArray[np.floating]],
-    n_folds: int,
 ) -> list[Seq]:
     """Each clip beam-searched with ``lm``'s settings and an n-gram refitted on the text its fold may read.
 
@@ -658,13 +655,11 @@ def jackknife_decodes(
     (docs/training.md), so ``lm_folds`` is off by default.
     """
     hyps: list[Seq] = [[] for _ in folds.clips]
-    for fold in range(n_folds):
-        members = [i for i, f in enumerate(folds.clips) if f == fold]
-        if members:
-            kept = [ids for ids, out in zip(text, folds.text_excluded, strict=True) if fold not in out]
-            search = CTCBeamSearch.of(PhonemeLM.fit(kept, lm.dims))
-            for i in members:
-                hyps[i] = search.decode(log_probs[i])
+    for fold in sorted(set(folds.clips)):
+        kept = [ids for ids, out in zip(text, folds.text_excluded, strict=True) if fold not in out]
+        search = CTCBeamSearch.of(PhonemeLM.fit(kept, lm.dims))
+        for i in (i for i, f in enumerate(folds.clips) if f == fold):
+            hyps[i] = search.decode(log_probs[i])
     return hyps
 
 

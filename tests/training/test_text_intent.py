@@ -197,7 +197,7 @@ def test_each_clip_is_decoded_by_an_lm_that_never_read_its_template():
     frames[1, 4] = frames[1, 6] = np.log(0.5)  # the middle phoneme is a coin toss to the acoustics
     assert CTCBeamSearch.of(full).decode(frames) == [3, 4, 5]
     folds = text_intent.Folds([0, 1], [frozenset({0})] * 20 + [frozenset({1})] * 20, 0)
-    hyps = text_intent.jackknife_decodes(full, text, folds, [frames, frames], n_folds=2)
+    hyps = text_intent.jackknife_decodes(full, text, folds, [frames, frames])
     assert hyps == [[3, 6, 5], [3, 4, 5]]  # each clip's LM knew only the other template
 
 
