@@ -67,6 +67,7 @@ class TrainConfig:
     lm_beam: int = 8  # prefixes the beam search keeps per frame
     lm_folds: int = 0  # >= 2: training clips decoded by jackknife LMs over k template folds; 0: greedy
     cap_unheard_wording: bool = False  # stage 2b: the false-rejection cap on dev's unheard wording too
+    decode_splits: tuple[str, ...] = ()  # stage 2b: clips no stage trained on, decoded as more real decodes
     # bookkeeping
     log_interval: int = 10
     eval_interval: int = 200  # dev accuracy (stage 2) every this many steps

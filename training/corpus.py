@@ -9,7 +9,10 @@ Splits (the held-out ones are the numbers that matter):
 - ``test_voice``: training templates, voices never heard in training;
 - ``test_phrase``: templates never seen in training (nor in ``unlabeled``), training voices;
 - ``test_both``: those held-out templates in the held-out voices: new wording *and* new voices, the
-  closest this corpus comes to an independent test set.
+  closest this corpus comes to an independent test set;
+- ``text_bank`` (only with ``--text-bank-per-label``): sentences of the text-only bank
+  (``training/text_bank.py``, none sharing held-out or calibration wording), training voices; no
+  stage trains on its audio, stage 2b reads its decodes (``decode_splits``).
 
 One assignment of templates to train / calibration / held-out (``heldout_seed = spec.seed``) serves
 every split; each split draws its sample with its own seed.
@@ -31,6 +34,7 @@ from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
 from training.manifest import Utterance, write_manifest
 from training.phrases import phrases, unlabeled_sentences
 from training.synth import SynthJob, Voice, all_voices, phonemize_all, sample_jobs, synthesize_all
+from training.text_bank import TEXT_BANK_SPLIT, bank_phrases
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class CorpusSpec:
     test_phrase_per_label: int = 60
     dev_phrase_per_label: int = 40  # dev clips from the calibration templates
     test_both_per_label: int = 60
+    text_bank_per_label: int = 0  # text-bank sentences per label (the ``text_bank`` split); 0 = none
     seed: int = 0
 
 
@@ -72,6 +77,10 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
             texts = [p.text for p in sample]
             for job in sample_jobs(texts, pool, seed=f"{spec.seed}:{split}:{phrase_split}:{label}"):
                 yield split, label, job
+    for label in labels if spec.text_bank_per_label else ():  # last: the splits above stay as they were
+        texts = [p.text for p in bank_phrases(label, spec.text_bank_per_label, seed=spec.seed)]
+        for job in sample_jobs(texts, seen, seed=f"{spec.seed}:{TEXT_BANK_SPLIT}:{label}"):
+            yield TEXT_BANK_SPLIT, label, job
 
 
 def build_corpus(out: Path, spec: CorpusSpec, *, workers: int | None = None) -> Path:

@@ -902,7 +902,7 @@ class Phrase:
     text: str
     label: str  # an intent name or OUT_OF_SCOPE
     template: str  # the template it expanded from: the unit of the phrase-level split
-    split: str  # one of TEMPLATE_SPLITS
+    split: str  # one of TEMPLATE_SPLITS, or training.text_bank.TEXT_BANK_SPLIT
 
 
 def expand(template: str) -> list[str]:

@@ -7,12 +7,22 @@ trains on more wording (more verbs, nouns and constructions) than the audio corp
 
 Templates are lowercase words and apostrophes; ``{name}`` names a slot of :data:`TEXT_SLOTS` and a
 template expands to one sentence per combination of its slots' values (at most two slots each).
+
+The stage-2 audio model never hears this bank. The corpus can synthesize some of it as its own split
+(``text_bank``, ``training.corpus --text-bank-per-label``) so that stage 2b's text head also reads real
+decodes of wording the acoustic model never trained on, which err as a caller's unheard words do.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import random
 import re
+
+from training.phrases import TEMPLATES, Phrase, Wording, decorate, expand, templates_of
+
+TEXT_BANK_SPLIT = "text_bank"  # the corpus split of synthesized text-bank sentences
 
 TEXT_SLOTS: dict[str, tuple[str, ...]] = {
     "account": (
@@ -2712,3 +2722,39 @@ def expand_text(template: str) -> list[str]:
 def text_sentences(label: str) -> list[str]:
     """All expansions of ``label``'s templates, deduplicated, in template order."""
     return list(dict.fromkeys(s for t in TEXT_TEMPLATES[label] for s in expand_text(t)))
+
+
+@functools.cache
+def _unheard_wording(corpus_seed: int) -> Wording:
+    """Every sentence of the held-out and calibration templates, of every label."""
+    return Wording.of(
+        s
+        for label in TEMPLATES
+        for split in ("heldout_phrase", "calibration_phrase")
+        for t in templates_of(label, split, seed=corpus_seed)
+        for s in expand(t)
+    )
+
+
+def text_bank_pool(label: str, corpus_seed: int = 0) -> list[tuple[str, str]]:
+    """(template, sentence) of the text-only bank for ``label``, without any sentence that overlaps
+    unheard (held-out or calibration) wording under the family rule of ``training.phrases``: the test
+    splits' wording stays unheard by the text head too.
+    """
+    unheard = _unheard_wording(corpus_seed)
+    return [(t, s) for t in TEXT_TEMPLATES.get(label, ()) for s in expand_text(t) if not unheard.overlaps(s)]
+
+
+def bank_phrases(label: str, count: int, *, seed: int = 0, corpus_seed: int = 0) -> list[Phrase]:
+    """``count`` decorated sentences of ``text_bank_pool``, every template equally likely; deterministic."""
+    pool = text_bank_pool(label, corpus_seed)
+    by_template: dict[str, list[str]] = {}
+    for template, sentence in pool:
+        by_template.setdefault(template, []).append(sentence)
+    templates = sorted(by_template)
+    rng = random.Random(f"{seed}:{label}:{TEXT_BANK_SPLIT}")
+    out = []
+    for _ in range(count if templates else 0):
+        template = rng.choice(templates)
+        out.append(Phrase(decorate(rng.choice(by_template[template]), rng), label, template, TEXT_BANK_SPLIT))
+    return out

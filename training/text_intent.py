@@ -57,7 +57,7 @@ from training.manifest import Utterance, read_manifest
 from training.phrases import TEMPLATES, Phrase, Wording, decorate, expand, template_families, templates_of
 from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
-from training.text_bank import TEXT_TEMPLATES, expand_text
+from training.text_bank import expand_text, text_bank_pool
 from training.unheard import template_of
 
 FUSION_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # w in steps of 0.05
@@ -87,27 +87,6 @@ def text_phrasings(
     share = extra_templates / (extra_templates + len(templates))
     drawn = (rng.choice(extra if extra and rng.random() < share else pool) for _ in range(count))
     return [Phrase(decorate(core, rng), label, t, "train") for t, core in drawn]
-
-
-@functools.cache
-def _unheard_wording(corpus_seed: int) -> Wording:
-    """Every sentence of the held-out and calibration templates, of every label."""
-    return Wording.of(
-        s
-        for label in TEMPLATES
-        for split in ("heldout_phrase", "calibration_phrase")
-        for t in templates_of(label, split, seed=corpus_seed)
-        for s in expand(t)
-    )
-
-
-def text_bank_pool(label: str, corpus_seed: int = 0) -> list[tuple[str, str]]:
-    """(template, sentence) of the text-only bank for ``label``, without any sentence that overlaps
-    unheard (held-out or calibration) wording under the family rule of ``training.phrases``: the test
-    splits' wording stays unheard by the text head too.
-    """
-    unheard = _unheard_wording(corpus_seed)
-    return [(t, s) for t in TEXT_TEMPLATES.get(label, ()) for s in expand_text(t) if not unheard.overlaps(s)]
 
 
 def word_lexicon(sentences: Sequence[str], *, workers: int = 1) -> dict[str, str]:
@@ -447,6 +426,21 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
             "seconds": round(time.time() - started_jackknife, 1),
         }
         print(f"jackknife decodes of the training clips: {report['decoder']['jackknife']}")
+
+    # -- clips the acoustic model never trained on (the text bank's): decodes that err as unheard ones
+    if cfg.decode_splits:
+        unheard_bank = ClipBank.load([u for u in utts if u.split in cfg.decode_splits], cache)
+        unheard = cached_decodes(
+            out / "decodes-unheard.json",
+            f"{key}:{cfg.seed}:{','.join(cfg.decode_splits)}:{len(unheard_bank)}",
+            lambda: decode(model, unheard_bank, label_index, step_rng(cfg.seed, 0, 2), cfg.batch_size),
+        )
+        report["acoustic"]["unheard_decodes"] = len(unheard.hyps)
+        report["acoustic"]["unheard_per"] = decode_error_rate(unheard.refs, unheard.hyps)
+        decoded = concat([dataclasses.replace(decoded, log_probs=[]), unheard])
+        print(
+            f"decoded {len(unheard.hyps)} clips of {cfg.decode_splits}: PER {report['acoustic']['unheard_per']}"
+        )
 
     # -- how the training decodes err: the confusion model that corrupts the text -----------------
     confusion = estimate_confusion(

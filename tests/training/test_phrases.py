@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -152,3 +153,29 @@ def test_every_split_of_a_corpus_shares_one_heldout_set():
         leaked = {t for t in texts[split] for c in calibration_cores if c in t}
         assert not leaked, (split, sorted(leaked)[:3])
     assert any(c in t for t in texts["dev"] for c in calibration_cores)
+
+
+def test_the_text_bank_split_adds_bank_sentences_in_training_voices_and_leaves_the_others_alone():
+    from training.corpus import CorpusSpec, plan
+    from training.text_bank import TEXT_BANK_SPLIT, TEXT_TEMPLATES, text_bank_pool
+    from training.unheard import possible_cores
+
+    spec = CorpusSpec(
+        unlabeled=20,
+        train_per_label=5,
+        dev_per_label=2,
+        test_voice_per_label=2,
+        test_phrase_per_label=2,
+        dev_phrase_per_label=2,
+        test_both_per_label=2,
+    )
+    without = list(plan(spec))
+    with_bank = list(plan(dataclasses.replace(spec, text_bank_per_label=20)))
+    assert with_bank[: len(without)] == without  # appended: every other split is drawn as before
+    bank = [(label, job) for split, label, job in with_bank[len(without) :] if split == TEXT_BANK_SPLIT]
+    assert len(bank) == len(with_bank) - len(without) == 20 * len(TEXT_TEMPLATES)
+    assert not any(job.voice.heldout for _, job in bank)
+    for label, job in bank[:: len(bank) // 40]:
+        assert label is not None
+        sentences = {sentence for _, sentence in text_bank_pool(label)}
+        assert possible_cores(job.text) & sentences, (label, job.text)

@@ -19,7 +19,7 @@ from ivr.model.phoneme_lm import PhonemeLM, PhonemeLMDims
 from ivr.runtime.classify import Classifier
 from tests.model.helpers import small_dims
 from tests.training.conftest import LABELS
-from training import text_intent
+from training import text_bank, text_intent
 from training.alignment import align, edit_distance
 from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
@@ -124,8 +124,8 @@ def test_the_text_only_bank_adds_wording_but_never_the_unheard_templates(monkeyp
             " ".join(held_sentence.split()[:2]),  # said inside a held-out sentence: dropped
         )
     }
-    monkeypatch.setattr(text_intent, "TEXT_TEMPLATES", bank)
-    kept = {s for _, s in text_intent.text_bank_pool("check_balance")}
+    monkeypatch.setattr(text_bank, "TEXT_TEMPLATES", bank)
+    kept = {s for _, s in text_bank.text_bank_pool("check_balance")}
     assert kept == {"what's the damage on my tab"}, kept
     plain = text_intent.text_phrasings("check_balance", 400, seed=5)
     mixed = text_intent.text_phrasings("check_balance", 400, seed=5, text_bank=True)
@@ -135,9 +135,15 @@ def test_the_text_only_bank_adds_wording_but_never_the_unheard_templates(monkeyp
     assert not {p.template for p in mixed} & heldout_templates("check_balance", seed=0)
 
 
-@pytest.mark.parametrize("lm_folds", [0, 2])  # training decodes greedy, or beam-searched by a jackknife LM
+# Training decodes greedy, or beam-searched by a jackknife LM and joined by decodes of clips no stage trained
+# on (here the dev clips stand in for the corpus's text_bank split).
+@pytest.mark.parametrize(("lm_folds", "decode_splits"), [(0, ()), (2, ("dev",))])
 def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
-    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lm_folds: int
+    tiny_corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lm_folds: int,
+    decode_splits: tuple[str, ...],
 ):  # and tries an LM beam search on dev, shipping the LM only if the fused model reads its decodes better
     # A random stage-2 model decodes noise (insertions everywhere): corrupt text as a trained one would.
     mild = ConfusionModel(
@@ -156,7 +162,7 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
         manifest=str(tiny_corpus), out_dir=str(tmp_path / "out"), seed=3, threads=1, batch_size=16,
         max_steps=60, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=30, text_per_label=40,
         decode_draws=2, decode_fraction=0.25, eval_splits=("dev",), lm_order=3, lm_weights=(0.5,),
-        lm_length_bonuses=(0.0, 1.0), lm_folds=lm_folds,
+        lm_length_bonuses=(0.0, 1.0), lm_folds=lm_folds, decode_splits=decode_splits,
     )  # fmt: skip
     path = text_intent.train(cfg, stage2)
     rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
@@ -167,6 +173,7 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     assert 0.0 <= loaded.extra["fusion_weight"] <= 1.0 and loaded.extra["stage"] == "text_intent"
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["acoustic"]["train_decodes"] == 2 * 4 * len(LABELS)
+    assert report["acoustic"].get("unheard_decodes", 0) == (2 * len(LABELS) if decode_splits else 0)
     assert set(report["test"]["dev"]) >= {
         "audio",
         "text",
