@@ -67,6 +67,9 @@ class TrainConfig:
     lm_beam: int = 8  # prefixes the beam search keeps per frame
     lm_folds: int = 0  # >= 2: training clips decoded by jackknife LMs over k template folds; 0: greedy
     cap_unheard_wording: bool = False  # stage 2b: the false-rejection cap on dev's unheard wording too
+    rejection: str = (
+        "max_probability"  # stage 2b: the out-of-scope rule calibrated (training.calibrate.RULES)
+    )
     decode_splits: tuple[str, ...] = ()  # stage 2b: clips no stage trained on, decoded as more real decodes
     # bookkeeping
     log_interval: int = 10
@@ -98,6 +101,8 @@ class TrainConfig:
             )
         if self.lm_folds < 0 or self.lm_folds == 1 or (self.lm_folds and not self.lm_order):
             problems.append(f"lm_folds must be 0, or >= 2 with an LM (lm_order > 0), got {self.lm_folds}")
+        if self.rejection not in ("max_probability", "oos_probability"):  # training.calibrate.RULES
+            problems.append(f"rejection must be max_probability or oos_probability, got {self.rejection!r}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:

@@ -33,6 +33,7 @@ from training.synth import phoneme_ids
 EVAL_SEED = 20240229  # channel draws for evaluation; fixed so reports are comparable
 BATCH = 32
 OPERATING_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)  # the trade-off table of the report
+OPERATING_OOS_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)  # the same for the out-of-scope rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +50,24 @@ class Metrics:
 
 
 def predictions(
-    probs: npt.NDArray[np.floating], labels: Sequence[str], threshold: float
+    probs: npt.NDArray[np.floating], labels: Sequence[str], threshold: float, oos_threshold: float = 1.0
 ) -> npt.NDArray[np.int64]:
     """(N,) predicted index, with rejections mapped to the out-of-scope index (or -1 without one)."""
     oos = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else -1
     pred = probs.argmax(-1)
-    return np.where(rejected(probs, threshold, oos), oos, pred).astype(np.int64)
+    return np.where(rejected(probs, threshold, oos, oos_threshold), oos, pred).astype(np.int64)
 
 
 def score(
-    probs: npt.NDArray[np.floating], truth: npt.NDArray[np.int64], labels: Sequence[str], threshold: float
+    probs: npt.NDArray[np.floating],
+    truth: npt.NDArray[np.int64],
+    labels: Sequence[str],
+    threshold: float,
+    oos_threshold: float = 1.0,
 ) -> Metrics:
     """Metrics of calibrated ``probs`` (N, L) against ``truth`` (N,) indices into ``labels``."""
     oos = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else -1
-    pred = predictions(probs, labels, threshold)
+    pred = predictions(probs, labels, threshold, oos_threshold)
     inscope = truth != oos
     per_intent: dict[str, dict[str, float]] = {}
     f1s = []
@@ -107,6 +112,7 @@ def plot_confusion(
     truth: npt.NDArray[np.int64],
     labels: Sequence[str],
     threshold: float,
+    oos_threshold: float,
     title: str,
 ) -> None:
     import matplotlib
@@ -114,7 +120,7 @@ def plot_confusion(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pred = predictions(probs, labels, threshold)
+    pred = predictions(probs, labels, threshold, oos_threshold)
     m = np.zeros((len(labels), len(labels)), np.int64)
     np.add.at(m, (truth, pred), 1)
     rows = m / np.maximum(1, m.sum(1, keepdims=True))
@@ -197,12 +203,28 @@ def transcript_error_rate(results: Sequence[ClassifyResult], utts: Sequence[Utte
 def operating_points(
     probs: npt.NDArray[np.floating], truth: npt.NDArray[np.int64], labels: Sequence[str]
 ) -> list[dict[str, float]]:
-    """Out-of-scope rejection and false rejection at each of ``OPERATING_THRESHOLDS``: where to set the
-    threshold for a deployment's own trade-off, read off one evaluation."""
+    """Out-of-scope rejection and false rejection at each of ``OPERATING_THRESHOLDS`` (arg-max rule) and
+    ``OPERATING_OOS_THRESHOLDS`` (out-of-scope rule): where to set the threshold for a deployment's own
+    trade-off, read off one evaluation."""
     rows = []
-    for t in OPERATING_THRESHOLDS:
-        m = score(probs, truth, labels, t)
-        rows.append({"threshold": t, "oos_rejection": m.oos_rejection, "false_rejection": m.false_rejection})
+    for rule, values in (
+        ("max_probability", OPERATING_THRESHOLDS),
+        ("oos_probability", OPERATING_OOS_THRESHOLDS),
+    ):
+        for t in values:
+            m = (
+                score(probs, truth, labels, t, 1.0)
+                if rule == "max_probability"
+                else score(probs, truth, labels, 0.0, t)
+            )
+            rows.append(
+                {
+                    "rule": rule,
+                    "threshold": t,
+                    "oos_rejection": m.oos_rejection,
+                    "false_rejection": m.false_rejection,
+                }
+            )
     return rows
 
 
@@ -214,18 +236,26 @@ def evaluate(
     *,
     channel: bool = True,
     threshold: float | None = None,
+    oos_threshold: float | None = None,
 ) -> dict[str, object]:
     """Score ``model`` on each split of ``manifest``; writes report.json, report.md and PNGs to ``out``.
 
-    ``threshold`` replaces the checkpoint's out-of-scope threshold (fitted on dev) for this report.
+    ``threshold`` / ``oos_threshold`` replace the checkpoint's (fitted on dev) for this report.
     """
     classifier = Classifier.from_checkpoint(model)
     if threshold is not None:
         classifier.threshold = threshold
+    if oos_threshold is not None:
+        classifier.oos_threshold = oos_threshold
     labels = list(classifier.labels)
     utts = [u for u in read_manifest(manifest) if u.label is not None]
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, object] = {"model": str(model), "threshold": classifier.threshold, "splits": {}}
+    report: dict[str, object] = {
+        "model": str(model),
+        "threshold": classifier.threshold,
+        "oos_threshold": classifier.oos_threshold,
+        "splits": {},
+    }
     per: dict[str, float | None] = {}
     report["phoneme_error_rate"] = per
     for split in splits:
@@ -243,7 +273,7 @@ def evaluate(
         has_ctc = classifier.model.ctc_head is not None
         per[split] = transcript_error_rate(results, chosen) if has_ctc else None
         truth = np.array([labels.index(str(u.label)) for u in chosen], np.int64)
-        calibrated = score(probs, truth, labels, classifier.threshold)
+        calibrated = score(probs, truth, labels, classifier.threshold, classifier.oos_threshold)
         class_only = score(probs, truth, labels, 0.0)
         report["splits"][split] = {  # type: ignore[index]
             "with_threshold": asdict(calibrated),
@@ -256,6 +286,7 @@ def evaluate(
             truth,
             labels,
             classifier.threshold,
+            classifier.oos_threshold,
             f"{split} (n={len(truth)})",
         )
         plot_reliability(out / f"reliability-{split}.png", probs, truth, split)
@@ -268,7 +299,8 @@ def markdown(report: dict[str, object]) -> str:
     lines = [
         f"# Evaluation of {report['model']}",
         "",
-        f"Out-of-scope threshold (fitted on dev): {report['threshold']:.3f}",
+        f"Thresholds (fitted on dev): arg-max probability {report['threshold']:.3f}, "
+        f"out-of-scope probability {report.get('oos_threshold', 1.0):.3f} (rejects at or above; 1: off)",
         "",
         "| split | rule | n | in-scope acc | macro-F1 | OOS rejection | false rejection | ECE |",
         "|---|---|---|---|---|---|---|---|",
@@ -280,16 +312,22 @@ def markdown(report: dict[str, object]) -> str:
                 f"| {split} | {rule} | {m['n']} | {m['inscope_accuracy']:.3f} | {m['macro_f1']:.3f} "
                 f"| {m['oos_rejection']:.3f} | {m['false_rejection']:.3f} | {m['ece']:.3f} |"
             )
-    lines += [
-        "",
-        "Out-of-scope rejection / false rejection at other thresholds (pick a deployment's own trade-off):",
-        "",
-        "| split | " + " | ".join(f"{t:g}" for t in OPERATING_THRESHOLDS) + " |",
-        "|---|" + "---|" * len(OPERATING_THRESHOLDS),
-    ]
-    for split, rules in report["splits"].items():  # type: ignore[attr-defined]
-        cells = [f"{p['oos_rejection']:.2f} / {p['false_rejection']:.3f}" for p in rules["operating_points"]]
-        lines.append(f"| {split} | " + " | ".join(cells) + " |")
+    for rule, values, what in (
+        ("max_probability", OPERATING_THRESHOLDS, "an arg-max probability below"),
+        ("oos_probability", OPERATING_OOS_THRESHOLDS, "an out-of-scope probability at or above"),
+    ):
+        lines += [
+            "",
+            f"Out-of-scope rejection / false rejection when rejecting {what} each threshold "
+            "(pick a deployment's own trade-off):",
+            "",
+            "| split | " + " | ".join(f"{t:g}" for t in values) + " |",
+            "|---|" + "---|" * len(values),
+        ]
+        for split, rules in report["splits"].items():  # type: ignore[attr-defined]
+            points = [p for p in rules["operating_points"] if p.get("rule", "max_probability") == rule]
+            cells = [f"{p['oos_rejection']:.2f} / {p['false_rejection']:.3f}" for p in points]
+            lines.append(f"| {split} | " + " | ".join(cells) + " |")
     rates = {k: v for k, v in report.get("phoneme_error_rate", {}).items() if v is not None}  # type: ignore[attr-defined]
     if rates:
         heading = (
@@ -308,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/eval"))
     parser.add_argument("--no-channel", action="store_true", help="score clean audio")
     parser.add_argument("--threshold", type=float, default=None, help="replace the checkpoint's threshold")
+    parser.add_argument(
+        "--oos-threshold", type=float, default=None, help="replace the checkpoint's out-of-scope threshold"
+    )
     print(markdown(evaluate_args(parser.parse_args(argv))))
     return 0
 
@@ -321,6 +362,7 @@ def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
         args.out,
         channel=not args.no_channel,
         threshold=args.threshold,
+        oos_threshold=args.oos_threshold,
     )
 
 

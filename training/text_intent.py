@@ -49,7 +49,7 @@ from ivr.model.phoneme_lm import PhonemeLM, PhonemeLMDims
 from ivr.runtime.classify import Classifier
 from training import evaluate
 from training.alignment import align, error_rate
-from training.calibrate import choose_threshold, fit_temperature
+from training.calibrate import RULES, choose_threshold, fit_temperature
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
@@ -482,16 +482,26 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
         [t is not None for t in training_template_of([dev_bank.utterances[i] for i in dev.clips])]
     )  # dev clips of trained wording (the rest are the calibration templates': unheard wording)
     thresholds = {
-        name: choose_threshold(
-            fused_dev.numpy(), dev_labels.numpy(), oos, max_false_rejection=MAX_FALSE_REJECTION, groups=groups
+        f"{rule}:{name}": choose_threshold(
+            fused_dev.numpy(),
+            dev_labels.numpy(),
+            oos,
+            max_false_rejection=MAX_FALSE_REJECTION,
+            groups=groups,
+            rule=rule,
         )
+        for rule in RULES
         for name, groups in (("pooled", None), ("by_wording", heard))
     }
-    threshold = thresholds["by_wording" if cfg.cap_unheard_wording else "pooled"]
+    chosen = thresholds[f"{cfg.rejection}:{'by_wording' if cfg.cap_unheard_wording else 'pooled'}"]
+    by_oos = cfg.rejection == "oos_probability"
+    threshold, oos_threshold = (0.0, chosen) if by_oos else (chosen, 1.0)
     report["calibration"] = {
         "text_temperature": float(head.temperature),
         "fusion_weight": weight,
+        "rejection": cfg.rejection,
         "threshold": threshold,
+        "oos_threshold": oos_threshold,
         "thresholds": thresholds,
         "dev_clips_of_trained_wording": int(heard.sum()),
         "dev_accuracy_by_weight": by_weight,
@@ -512,6 +522,7 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
         "text_intent_config": cfg.to_dict(),
         "fusion_weight": weight,
         "threshold": threshold,
+        "oos_threshold": oos_threshold,
         "text_temperature": float(head.temperature),
         "dev_accuracy": report["dev"]["fused"],
     }
@@ -718,7 +729,7 @@ def score_split(
             "accuracy": float(np.mean(p.argmax(-1) == truth)),
             "inscope_accuracy": m.inscope_accuracy,
         }
-    fused = evaluate.score(probs["fused"], truth, labels, classifier.threshold)
+    fused = evaluate.score(probs["fused"], truth, labels, classifier.threshold, classifier.oos_threshold)
     out["fused_with_threshold"] = {
         "inscope_accuracy": fused.inscope_accuracy,
         "oos_rejection": fused.oos_rejection,
@@ -732,7 +743,8 @@ def summary(report: dict[str, Any]) -> str:
         f"phonemization word-by-word vs whole sentence: {report['phonemization']}",
         f"acoustic model: {report['acoustic']}",
         f"calibration: fusion_weight={report['calibration']['fusion_weight']} "
-        f"threshold={report['calibration']['threshold']:.3f}",
+        f"threshold={report['calibration']['threshold']:.3f} "
+        f"oos_threshold={report['calibration']['oos_threshold']:.3f}",
         "| split | audio | text | text (decodes only) | fused | fused in-scope (threshold) |",
         "|---|---|---|---|---|---|",
     ]

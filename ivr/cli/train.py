@@ -74,7 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--out", type=Path, default=Path("runs/eval"))
     ev.add_argument("--no-channel", action="store_true", help="score the audio as is (real recordings)")
     ev.add_argument(
-        "--threshold", type=float, default=None, help="replace the model's out-of-scope threshold"
+        "--threshold", type=float, default=None, help="replace the model's arg-max probability threshold"
+    )
+    ev.add_argument(
+        "--oos-threshold",
+        type=float,
+        default=None,
+        help="replace the model's out-of-scope probability threshold",
     )
     ev.set_defaults(func=run_evaluate)
 

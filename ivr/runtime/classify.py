@@ -1,8 +1,9 @@
 """Whole-utterance intent classification: one clip in, one routing decision out.
 
 Used by ``ivr classify``, the flow simulator and ``training.evaluate``, so the decision rule
-lives in one place: the arg-max label wins unless it is ``out_of_scope`` or its calibrated
-probability is below the threshold fitted on held-out calls (stored in the checkpoint).
+lives in one place: the arg-max label wins unless it is ``out_of_scope``, its calibrated
+probability is below the threshold, or ``out_of_scope``'s own probability reaches the out-of-scope
+threshold (both fitted on held-out calls and stored in the checkpoint; a checkpoint uses one of them).
 
 A model with a phoneme intent head (stage 2b) also classifies its own CTC decode (a beam search with
 the checkpoint's phoneme LM when it has one, else greedy), and the two calibrated distributions are
@@ -44,10 +45,11 @@ class ClassifyResult:
     text_scores: dict[str, float] | None = None  # the phoneme head alone on the decode, when present
 
 
-def decide(scores: dict[str, float], threshold: float) -> tuple[str, float]:
+def decide(scores: dict[str, float], threshold: float, oos_threshold: float = 1.0) -> tuple[str, float]:
     """(intent or out_of_scope, confidence of the arg-max label) from calibrated scores."""
     label, confidence = max(scores.items(), key=lambda kv: kv[1])
-    return (OUT_OF_SCOPE if label == OUT_OF_SCOPE or confidence < threshold else label), confidence
+    rejected = confidence < threshold or scores.get(OUT_OF_SCOPE, 0.0) >= oos_threshold
+    return (OUT_OF_SCOPE if label == OUT_OF_SCOPE or rejected else label), confidence
 
 
 class Classifier:
@@ -62,11 +64,13 @@ class Classifier:
         top_k: int = 3,
         device: str | torch.device = "cpu",
         fusion_weight: float = 0.0,
+        oos_threshold: float = 1.0,
     ) -> None:
         if not 0 <= fusion_weight <= 1:
             raise ValueError(f"fusion_weight must be in [0, 1], got {fusion_weight}")
         self.model = model.to(device).eval()
         self.threshold = threshold
+        self.oos_threshold = oos_threshold  # 1: only an out_of_scope arg-max rejects by this rule
         self.fusion_weight = fusion_weight  # weight of the phoneme head; unused without one
         self.ctc_vocab = tuple(ctc_vocab)
         self.top_k = top_k
@@ -83,8 +87,13 @@ class Classifier:
         threshold = extra.get("threshold", 0.0)
         vocab = extra.get("ctc_vocab", [])
         weight = extra.get("fusion_weight", 0.0)
+        oos_threshold = extra.get("oos_threshold", 1.0)
         if not isinstance(threshold, int | float) or not isinstance(vocab, list):
             raise CheckpointError(f"{path}: metadata 'threshold' must be a number and 'ctc_vocab' a list")
+        if not isinstance(oos_threshold, int | float) or not 0 <= oos_threshold <= 1:
+            raise CheckpointError(
+                f"{path}: metadata 'oos_threshold' must be a number in [0, 1], got {oos_threshold!r}"
+            )
         if not isinstance(weight, int | float) or not 0 <= weight <= 1:
             raise CheckpointError(
                 f"{path}: metadata 'fusion_weight' must be a number in [0, 1], got {weight!r}"
@@ -96,6 +105,7 @@ class Classifier:
             top_k=top_k,
             device=device,
             fusion_weight=float(weight),
+            oos_threshold=float(oos_threshold),
         )
 
     @property
@@ -135,7 +145,7 @@ class Classifier:
         results = []
         for row in range(len(waves)):
             scores = self._scores(fused[row])
-            intent, confidence = decide(scores, self.threshold)
+            intent, confidence = decide(scores, self.threshold, self.oos_threshold)
             ranked = sorted(scores.items(), key=lambda kv: -kv[1])[: self.top_k]
             transcript = spell(decodes[row], self.ctc_vocab) if ctc is not None else ""
             results.append(

@@ -11,6 +11,7 @@ import torch
 
 from ivr.audio.wav import load_audio, write_wav
 from ivr.cli import main
+from ivr.errors import CheckpointError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model.checkpoint import save_checkpoint
 from ivr.model.ctc_decode import greedy_ids, spell
@@ -91,6 +92,11 @@ def test_decide_applies_class_and_threshold():
     assert decide({"a": 0.7, "b": 0.2, OUT_OF_SCOPE: 0.1}, 0.5) == ("a", 0.7)
     assert decide({"a": 0.4, "b": 0.35, OUT_OF_SCOPE: 0.25}, 0.5) == (OUT_OF_SCOPE, 0.4)
     assert decide({"a": 0.2, OUT_OF_SCOPE: 0.8}, 0.0) == (OUT_OF_SCOPE, 0.8)
+    assert decide({"a": 0.7, "b": 0.1, OUT_OF_SCOPE: 0.2}, 0.0, 0.15) == (
+        OUT_OF_SCOPE,
+        0.7,
+    )  # out-of-scope rule
+    assert decide({"a": 0.7, "b": 0.1, OUT_OF_SCOPE: 0.2}, 0.0, 0.25) == ("a", 0.7)
 
 
 def test_greedy_ctc_merges_repeats_and_drops_blanks():
@@ -98,3 +104,15 @@ def test_greedy_ctc_merges_repeats_and_drops_blanks():
     log_probs = np.log(np.eye(5)[frames] * 0.9 + 0.02)
     assert spell(clean_ids(greedy_ids(log_probs)), VOCAB) == "aab c"
     assert spell(clean_ids(greedy_ids(log_probs)), []) == ""
+
+
+def test_the_out_of_scope_threshold_comes_from_the_checkpoint_and_a_bad_one_is_named(tmp_path: Path):
+    model = build_model(tiny_8k(), LABELS, ctc_vocab_size=len(VOCAB))
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, model, labels=LABELS, extra={"oos_threshold": 0.0, "ctc_vocab": VOCAB})
+    classifier = Classifier.from_checkpoint(path)
+    assert classifier.oos_threshold == 0.0
+    assert classifier.classify(load_audio(SAMPLE, 8000)).intent == OUT_OF_SCOPE  # any share of it rejects
+    save_checkpoint(path, model, labels=LABELS, extra={"oos_threshold": 1.5, "ctc_vocab": VOCAB})
+    with pytest.raises(CheckpointError, match="'oos_threshold' must be a number in"):
+        Classifier.from_checkpoint(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from training.calibrate import choose_threshold, fit_temperature, rejected
@@ -57,3 +58,27 @@ def test_a_grouped_budget_holds_in_every_group_of_in_scope_rows():
     assert rejected(probs, pooled, oos)[200:400].mean() > 0.05  # the pooled budget breaks on unheard rows
     assert rejected(probs, grouped, oos)[200:400].mean() <= 0.05
     assert rejected(probs, grouped, oos)[:200].mean() <= 0.05 and grouped < pooled
+
+
+def test_the_out_of_scope_rule_rejects_by_the_out_of_scope_probability_within_the_budget():
+    # Out-of-scope rows are sure of some intent (a low top probability would not catch them) yet give
+    # out_of_scope a share that in-scope rows rarely give it.
+    rng = np.random.default_rng(2)
+    oos = 2
+    share = np.concatenate([rng.uniform(0.0, 0.1, 200), rng.uniform(0.08, 0.3, 100)])
+    probs = np.zeros((300, 3))
+    probs[:, 2] = share
+    probs[:, 0] = rng.uniform(0.55, 0.65, 300)  # the arg-max, as sure for both kinds of row
+    probs[:, 1] = 1 - probs[:, 0] - share
+    labels = np.array([0] * 200 + [oos] * 100)
+    by_max = choose_threshold(probs, labels, oos, max_false_rejection=0.05)
+    tau = choose_threshold(probs, labels, oos, max_false_rejection=0.05, rule="oos_probability")
+    rej = rejected(probs, 0.0, oos, tau)
+    assert rej[:200].mean() <= 0.05 and rej[200:].mean() > 0.8
+    assert rejected(probs, by_max, oos)[200:].mean() < 0.2  # the arg-max rule cannot tell them apart
+    assert (
+        choose_threshold(probs[:200], labels[:200], oos, max_false_rejection=0.05, rule="oos_probability")
+        == 1.0
+    )
+    with pytest.raises(ValueError, match="rule must be one of"):
+        choose_threshold(probs, labels, oos, max_false_rejection=0.05, rule="energy")

@@ -15,6 +15,7 @@ from ivr.model.dims import tiny_8k
 from ivr.model.model import build_model
 from ivr.runtime.classify import ClassifyResult
 from training.evaluate import (
+    OPERATING_OOS_THRESHOLDS,
     OPERATING_THRESHOLDS,
     evaluate,
     expected_calibration_error,
@@ -53,7 +54,11 @@ def test_operating_points_trade_false_rejection_for_out_of_scope_rejection():
     truth = np.array([0, 0, 1, 1, 2, 2])  # labels a, b, out_of_scope (LABELS)
     probs = one_hot([0, 0, 1, 1, 0, 1])
     probs[[1, 3, 4, 5]] = [[0.32, 0.3, 0.38], [0.3, 0.36, 0.34], [0.3, 0.34, 0.36], [0.3, 0.38, 0.32]]
-    points = {p["threshold"]: p for p in operating_points(probs, truth, LABELS)}
+    all_points = operating_points(probs, truth, LABELS)
+    points = {p["threshold"]: p for p in all_points if p["rule"] == "max_probability"}
+    by_oos = {p["threshold"]: p for p in all_points if p["rule"] == "oos_probability"}
+    assert by_oos[0.1]["false_rejection"] == 0.5 and by_oos[0.1]["oos_rejection"] == 1.0  # rows 1, 3, 4, 5
+    assert by_oos[0.4]["false_rejection"] == pytest.approx(0.25) and by_oos[0.4]["oos_rejection"] == 0.5
     assert points[0.1]["false_rejection"] == pytest.approx(0.25)  # row 1: the out-of-scope class wins
     assert points[0.1]["oos_rejection"] == pytest.approx(0.5)
     assert points[0.4]["false_rejection"] == pytest.approx(0.5) and points[0.4]["oos_rejection"] == 1.0
@@ -73,8 +78,15 @@ def test_report_and_plots_on_the_smoke_corpus(tiny_corpus: Path, tmp_path: Path)
     save_checkpoint(ckpt, build_model(tiny_8k(), labels), labels=labels, extra={"threshold": 0.3})
     report = evaluate(ckpt, tiny_corpus, ["dev"], tmp_path / "eval")
     dev = report["splits"]["dev"]
-    assert [p["threshold"] for p in dev["operating_points"]] == list(OPERATING_THRESHOLDS)
+    assert [p["threshold"] for p in dev["operating_points"]] == [
+        *OPERATING_THRESHOLDS,
+        *OPERATING_OOS_THRESHOLDS,
+    ]
     assert evaluate(ckpt, tiny_corpus, ["dev"], tmp_path / "eval2", threshold=0.6)["threshold"] == 0.6
+    again = evaluate(ckpt, tiny_corpus, ["dev"], tmp_path / "eval3", threshold=0.0, oos_threshold=0.0)
+    assert (
+        again["oos_threshold"] == 0.0 and again["splits"]["dev"]["with_threshold"]["false_rejection"] == 1.0
+    )
     assert dev["with_threshold"]["n"] == 6
     assert 0 <= dev["with_threshold"]["inscope_accuracy"] <= 1
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["threshold"] == 0.3

@@ -163,6 +163,7 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
         max_steps=60, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=30, text_per_label=40,
         decode_draws=2, decode_fraction=0.25, eval_splits=("dev",), lm_order=3, lm_weights=(0.5,),
         lm_length_bonuses=(0.0, 1.0), lm_folds=lm_folds, decode_splits=decode_splits,
+        rejection="oos_probability" if decode_splits else "max_probability",
     )  # fmt: skip
     path = text_intent.train(cfg, stage2)
     rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
@@ -171,6 +172,10 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     loaded = load_checkpoint(path)
     assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is not None
     assert 0.0 <= loaded.extra["fusion_weight"] <= 1.0 and loaded.extra["stage"] == "text_intent"
+    if decode_splits:  # calibrated on the out-of-scope probability, the arg-max threshold left at 0
+        assert loaded.extra["threshold"] == 0.0 and 0.0 <= loaded.extra["oos_threshold"] <= 1.0
+    else:
+        assert loaded.extra["oos_threshold"] == 1.0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["acoustic"]["train_decodes"] == 2 * 4 * len(LABELS)
     assert report["acoustic"].get("unheard_decodes", 0) == (2 * len(LABELS) if decode_splits else 0)
