@@ -202,7 +202,7 @@ def transcript_error_rate(results: Sequence[ClassifyResult], utts: Sequence[Utte
 
 def operating_points(
     probs: npt.NDArray[np.floating], truth: npt.NDArray[np.int64], labels: Sequence[str]
-) -> list[dict[str, float]]:
+) -> list[dict[str, object]]:
     """Out-of-scope rejection and false rejection at each of ``OPERATING_THRESHOLDS`` (arg-max rule) and
     ``OPERATING_OOS_THRESHOLDS`` (out-of-scope rule): where to set the threshold for a deployment's own
     trade-off, read off one evaluation."""
