@@ -67,9 +67,7 @@ class TrainConfig:
     lm_beam: int = 8  # prefixes the beam search keeps per frame
     lm_folds: int = 0  # >= 2: training clips decoded by jackknife LMs over k template folds; 0: greedy
     cap_unheard_wording: bool = False  # stage 2b: the false-rejection cap on dev's unheard wording too
-    rejection: str = (
-        "max_probability"  # stage 2b: the out-of-scope rule calibrated (training.calibrate.RULES)
-    )
+    rejection: str = "max_probability"  # stage 2b's out-of-scope rule (training.calibrate.RULES)
     decode_splits: tuple[str, ...] = ()  # stage 2b: clips no stage trained on, decoded as more real decodes
     # bookkeeping
     log_interval: int = 10

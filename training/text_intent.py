@@ -429,7 +429,13 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
 
     # -- clips the acoustic model never trained on (the text bank's): decodes that err as unheard ones
     if cfg.decode_splits:
-        unheard_bank = ClipBank.load([u for u in utts if u.split in cfg.decode_splits], cache)
+        unheard_utts = [u for u in utts if u.split in cfg.decode_splits]
+        if not unheard_utts:
+            raise ConfigError(
+                f"{manifest}: no clips in decode_splits {list(cfg.decode_splits)} "
+                "(build the corpus with --text-bank-per-label N for the text_bank split)"
+            )
+        unheard_bank = ClipBank.load(unheard_utts, cache)
         unheard = cached_decodes(
             out / "decodes-unheard.json",
             f"{key}:{cfg.seed}:{','.join(cfg.decode_splits)}:{len(unheard_bank)}",
