@@ -5,7 +5,7 @@ The decision rule (shared with ``ivr.runtime.classify``): predict the arg-max la
 threshold, or when ``out_of_scope``'s own probability reaches the out-of-scope threshold. A threshold of
 0 and an out-of-scope threshold of 1 leave rejection to the trained out-of-scope class alone.
 
-Two rules are calibrated (``RULES``): ``max_probability`` (the threshold, the other at 1) and
+Two rules are calibrated (``REJECTION_RULES``): ``max_probability`` (the threshold, the other at 1) and
 ``oos_probability`` (the out-of-scope threshold, the other at 0). On the shipped model's dev and test
 splits the out-of-scope probability separates out-of-scope speech far better than a low top
 probability does (AUROC 0.93 against 0.83 on held-out wording; docs/training.md).
@@ -18,6 +18,8 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from training.config import REJECTION_RULES
 
 
 def fit_temperature(logits: Tensor, labels: Tensor, *, steps: int = 100) -> float:
@@ -35,7 +37,11 @@ def fit_temperature(logits: Tensor, labels: Tensor, *, steps: int = 100) -> floa
     return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
-RULES = ("max_probability", "oos_probability")
+def rule_thresholds(rule: str, value: float) -> tuple[float, float]:
+    """(threshold, oos_threshold) of ``rule`` set at ``value``, the other one neutral (0, resp. 1)."""
+    if rule not in REJECTION_RULES:
+        raise ValueError(f"rule must be one of {REJECTION_RULES}, got {rule!r}")
+    return (0.0, value) if rule == "oos_probability" else (value, 1.0)
 
 
 def rejected(
@@ -67,10 +73,10 @@ def choose_threshold(
     with the fewest in-scope rejections. With no out-of-scope rows there is nothing to trade against,
     and the threshold rejects nothing beyond the out-of-scope class (0, or 1 for ``oos_probability``).
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if rule not in REJECTION_RULES:
+        raise ValueError(f"rule must be one of {REJECTION_RULES}, got {rule!r}")
     by_oos = rule == "oos_probability"
-    neutral = 1.0 if by_oos else 0.0
+    neutral = 1.0 if by_oos else 0.0  # the value that rejects nothing
     inscope = labels != oos_index
     if inscope.all() or not inscope.any():
         return neutral
@@ -79,11 +85,8 @@ def choose_threshold(
     values = np.unique(np.concatenate([[neutral], probs[:, oos_index] if by_oos else probs.max(-1)]))
     best, best_rejection = neutral, -1.0
     for value in values[::-1] if by_oos else values:  # from the fewest in-scope rejections up
-        rej = (
-            rejected(probs, 0.0, oos_index, float(value))
-            if by_oos
-            else rejected(probs, float(value), oos_index)
-        )
+        threshold, oos_threshold = rule_thresholds(rule, float(value))
+        rej = rejected(probs, threshold, oos_index, oos_threshold)
         false_rejection = max(rej[m].mean() for m in members)
         if false_rejection <= max_false_rejection and rej[~inscope].mean() > best_rejection:
             best, best_rejection = float(value), float(rej[~inscope].mean())

@@ -18,6 +18,7 @@ import yaml
 from ivr.errors import ConfigError
 
 TEXT_READERS = ("ngram", "bigru")  # ivr.model.phoneme_intent.READERS, without importing torch
+REJECTION_RULES = ("max_probability", "oos_probability")  # training.calibrate's out-of-scope rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class TrainConfig:
     lm_beam: int = 8  # prefixes the beam search keeps per frame
     lm_folds: int = 0  # >= 2: training clips decoded by jackknife LMs over k template folds; 0: greedy
     cap_unheard_wording: bool = False  # stage 2b: the false-rejection cap on dev's unheard wording too
-    rejection: str = "max_probability"  # stage 2b's out-of-scope rule (training.calibrate.RULES)
+    rejection: str = "max_probability"  # stage 2b's out-of-scope rule, one of REJECTION_RULES
     decode_splits: tuple[str, ...] = ()  # stage 2b: clips no stage trained on, decoded as more real decodes
     # bookkeeping
     log_interval: int = 10
@@ -99,8 +100,8 @@ class TrainConfig:
             )
         if self.lm_folds < 0 or self.lm_folds == 1 or (self.lm_folds and not self.lm_order):
             problems.append(f"lm_folds must be 0, or >= 2 with an LM (lm_order > 0), got {self.lm_folds}")
-        if self.rejection not in ("max_probability", "oos_probability"):  # training.calibrate.RULES
-            problems.append(f"rejection must be max_probability or oos_probability, got {self.rejection!r}")
+        if self.rejection not in REJECTION_RULES:
+            problems.append(f"rejection must be one of {REJECTION_RULES}, got {self.rejection!r}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:
             problems.append(f"labels_per_intent must be >= 1 or null, got {self.labels_per_intent}")
         if problems:

@@ -24,7 +24,7 @@ from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.runtime.classify import Classifier, ClassifyResult
 from training.alignment import error_rate
-from training.calibrate import rejected
+from training.calibrate import rejected, rule_thresholds
 from training.channel import apply_channel
 from training.data import DEFAULT_CHANNEL, ClipBank
 from training.manifest import Utterance, read_manifest
@@ -212,11 +212,7 @@ def operating_points(
         ("oos_probability", OPERATING_OOS_THRESHOLDS),
     ):
         for t in values:
-            m = (
-                score(probs, truth, labels, t, 1.0)
-                if rule == "max_probability"
-                else score(probs, truth, labels, 0.0, t)
-            )
+            m = score(probs, truth, labels, *rule_thresholds(rule, t))
             rows.append(
                 {
                     "rule": rule,

@@ -49,8 +49,8 @@ from ivr.model.phoneme_lm import PhonemeLM, PhonemeLMDims
 from ivr.runtime.classify import Classifier
 from training import evaluate
 from training.alignment import align, error_rate
-from training.calibrate import RULES, choose_threshold, fit_temperature
-from training.config import TrainConfig, load_config, lr_at
+from training.calibrate import choose_threshold, fit_temperature, rule_thresholds
+from training.config import REJECTION_RULES, TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch, step_rng
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
 from training.manifest import Utterance, read_manifest
@@ -496,12 +496,11 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
             groups=groups,
             rule=rule,
         )
-        for rule in RULES
+        for rule in REJECTION_RULES
         for name, groups in (("pooled", None), ("by_wording", heard))
     }
     chosen = thresholds[f"{cfg.rejection}:{'by_wording' if cfg.cap_unheard_wording else 'pooled'}"]
-    by_oos = cfg.rejection == "oos_probability"
-    threshold, oos_threshold = (0.0, chosen) if by_oos else (chosen, 1.0)
+    threshold, oos_threshold = rule_thresholds(cfg.rejection, chosen)
     report["calibration"] = {
         "text_temperature": float(head.temperature),
         "fusion_weight": weight,
