@@ -81,9 +81,13 @@ class CTCBeamSearch:
 
     def advance(self, beams: Beams, log_probs: npt.NDArray[np.floating]) -> Beams:
         """The beams after frames (F, V) of CTC log-probabilities; ``beams`` itself is left as it was."""
-        for row in np.asarray(log_probs, np.float64):
-            candidates = np.flatnonzero(row >= row.max() - self.prune)
-            beams = self._step(beams, row.tolist(), [int(c) for c in candidates if c != 0])
+        rows = np.asarray(log_probs, np.float64)
+        if not len(rows):
+            return beams
+        near = rows >= rows.max(-1, keepdims=True) - self.prune  # symbols worth extending, per frame
+        near[:, 0] = False
+        for row, candidates in zip(rows.tolist(), near.tolist(), strict=True):
+            beams = self._step(beams, row, [c for c, keep in enumerate(candidates) if keep])
         return beams
 
     def _step(self, beams: Beams, row: list[float], candidates: list[int]) -> Beams:
@@ -110,21 +114,22 @@ class CTCBeamSearch:
                 if entry is None:
                     entry = extended[longer] = self._extend(prefix, c, lm_score, history, length)
                 entry[1] = log_add(entry[1], source)
-        ranked = sorted(extended.items(), key=lambda kv: -self._score(kv[1]))
-        return dict(ranked[: self.beam])
+        if len(extended) <= self.beam:
+            return extended
+        weight, bonus = self.weight, self.length_bonus
+        entries = list(extended.items())
+        scores = [log_add(e[0], e[1]) + weight * e[2] + bonus * e[4] for _, e in entries]
+        # Stable and descending: ties keep their order of insertion.
+        keep = sorted(range(len(entries)), key=scores.__getitem__, reverse=True)[: self.beam]
+        return dict(entries[i] for i in keep)
 
     def _extend(self, prefix: Prefix, symbol: int, lm_score: float, history: History, length: int) -> Entry:
         if symbol == SPACE_ID and (not prefix or prefix[-1] == SPACE_ID):
             return [NEG_INF, NEG_INF, lm_score, history, length]  # printed as nothing: no LM step
         if self.lm is None:
             return [NEG_INF, NEG_INF, lm_score, history, length + 1]
-        return [
-            NEG_INF,
-            NEG_INF,
-            lm_score + self.lm.log_prob(history, symbol),
-            self.lm.advance(history, symbol),
-            length + 1,
-        ]
+        log_prob, after = self.lm.step(history, symbol)
+        return [NEG_INF, NEG_INF, lm_score + log_prob, after, length + 1]
 
     def _score(self, entry: Entry) -> float:
         return log_add(entry[0], entry[1]) + self.weight * entry[2] + self.length_bonus * entry[4]

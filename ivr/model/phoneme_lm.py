@@ -93,7 +93,7 @@ class PhonemeLM(nn.Module):
             self.register_buffer(f"context_keys{n}", torch.zeros(size, dtype=torch.int64))
             self.register_buffer(f"backoff{n}", torch.zeros(size, dtype=torch.float32))
         self._tables: tuple[list[dict[int, float]], list[dict[int, float]]] | None = None
-        self._cache: dict[tuple[History, int], float] = {}
+        self._cache: dict[tuple[History, int], tuple[float, History]] = {}
 
     @classmethod
     def fit(
@@ -135,12 +135,17 @@ class PhonemeLM(nn.Module):
 
     def log_prob(self, history: History, symbol: int) -> float:
         """log P(symbol | history); ``history`` holds the last order - 1 symbols (``start``/``advance``)."""
+        return self.step(history, symbol)[0]
+
+    def step(self, history: History, symbol: int) -> tuple[float, History]:
+        """(log P(symbol | history), the history after it) in one cached lookup: the beam search's
+        inner loop asks for both, for the same few histories, hundreds of times a second."""
         key = (history, symbol)
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            cached = self._cache[key] = self._log_prob(history, symbol)
+            cached = self._cache[key] = (self._log_prob(history, symbol), self.advance(history, symbol))
         return cached
 
     def _log_prob(self, history: History, symbol: int) -> float:

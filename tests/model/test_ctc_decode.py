@@ -1,5 +1,7 @@
 """CTC decoding: the beam search agrees with greedy where the acoustics are sure, and the LM decides where not."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,22 @@ def test_word_boundaries_are_cleaned_like_the_greedy_decode():
 def test_an_empty_utterance_decodes_to_nothing():
     lm = PhonemeLM.fit([[2, 3]], PhonemeLMDims(vocab_size=V, order=2))
     assert CTCBeamSearch(lm).decode(np.zeros((0, V))) == []
+
+
+def test_an_unpruned_search_finds_the_prefix_with_the_most_alignment_mass():
+    # Brute force over every alignment of 5 frames of 4 symbols (1,024 paths): the collapsed prefix with
+    # the largest total probability is what an unpruned prefix search must return.
+    rng = np.random.default_rng(7)
+    log_probs = np.log(rng.dirichlet(np.ones(4) * 0.7, size=5))
+    mass: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(4), repeat=5):
+        collapsed = tuple(s for t, s in enumerate(path) if s != 0 and (t == 0 or path[t - 1] != s))
+        mass[collapsed] = mass.get(collapsed, 0.0) + float(
+            np.exp(sum(log_probs[t, s] for t, s in enumerate(path)))
+        )
+    wide = CTCBeamSearch(None, length_bonus=0.0, beam=10_000, prune=np.inf)
+    beams = wide.advance(wide.start(), log_probs)
+    assert {p: round(float(np.exp(wide._score(e))), 9) for p, e in beams.items()} == {
+        p: round(m, 9) for p, m in mass.items()
+    }
+    assert wide.best(beams) == clean_ids(max(mass, key=mass.__getitem__))
