@@ -198,6 +198,18 @@ class Decodes:
     clips: list[int] = field(default_factory=list)  # each decode's index in the bank it came from
 
 
+def acoustic_key(model: IntentModel) -> str:
+    """A digest of the weights a decode reads (encoder, CTC head, audio intent head), for the decode
+    caches: rerunning stage 2b on a fused checkpoint of the same stage 2 reuses them, while a new
+    stage 2 never does."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if name.split(".")[0] in ("encoder", "ctc_head", "intent_head"):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 @torch.no_grad()
 def decode(
     model: IntentModel,
@@ -370,7 +382,7 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
         seed=cfg.seed,
     )
     dev_bank = ClipBank.load([u for u in utts if u.split == cfg.dev_split], cache)
-    key = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
+    key = acoustic_key(model)
     jackknife = bool(cfg.lm_order and cfg.lm_folds)  # the training clips are beam-searched too: keep them
     decoded = cached_decodes(
         out / "decodes-train.json",

@@ -172,6 +172,8 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     loaded = load_checkpoint(path)
     assert isinstance(loaded.model, IntentModel) and loaded.model.phoneme_head is not None
     assert 0.0 <= loaded.extra["fusion_weight"] <= 1.0 and loaded.extra["stage"] == "text_intent"
+    # A rerun on the fused checkpoint finds the decode caches of its stage 2.
+    assert text_intent.acoustic_key(loaded.model) == text_intent.acoustic_key(load_checkpoint(stage2).model)
     if decode_splits:  # calibrated on the out-of-scope probability, the arg-max threshold left at 0
         assert loaded.extra["threshold"] == 0.0 and 0.0 <= loaded.extra["oos_threshold"] <= 1.0
     else:
@@ -272,3 +274,13 @@ def test_ivr_train_text_intent_names_the_missing_phrase_bank(
     code = main(["train", "text-intent", "--model", str(stage2), "--out-dir", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 1 and "none of the labels" in err and "Traceback" not in err
+
+
+def test_the_decode_cache_key_changes_with_the_acoustic_weights():
+    torch.manual_seed(0)
+    model = build_model(small_dims(), ["open_claim", "close_claim"], len(PHONEMES))
+    key = text_intent.acoustic_key(model)
+    assert model.ctc_head is not None
+    with torch.no_grad():
+        next(model.ctc_head.parameters()).add_(1e-3)
+    assert text_intent.acoustic_key(model) != key
