@@ -86,7 +86,7 @@ def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
 def build_corpus(out: Path, spec: CorpusSpec, *, workers: int | None = None) -> Path:
     """Synthesize (cached under ``out/wav``) and write ``out/manifest.jsonl``; returns its path."""
     planned = list(plan(spec))
-    phonemes = phonemize_all((job.text for _, _, job in planned), workers=workers)
+    phonemes = phonemize_all((job.text for _, _, job in planned), workers=workers, cache=out / "ipa.json")
     jobs = [job for _, _, job in planned]
     start = time.perf_counter()
     paths = {}

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from ivr.audio.wav import read_wav
 from tests.conftest import require_binaries
+from training import synth
 from training.synth import (
     HELDOUT_VOICES,
     PHONEMES,
@@ -92,3 +94,27 @@ def test_synthesize_writes_and_caches(tmp_path, voice, rate_hz):
     assert synthesize(job, tmp_path) == path
     assert path.stat().st_mtime_ns == stamp  # cached: not synthesized again
     assert list(Path(tmp_path).rglob("*.tmp")) == []
+
+
+@pytest.mark.usefixtures("needs_espeak")
+def test_phonemize_all_reads_its_cache_and_ignores_a_stale_one(tmp_path, monkeypatch):
+    cache = tmp_path / "ipa.json"
+    first = synth.phonemize_all(["I lost my card", "check my balance"], workers=1, cache=cache)
+    assert first["I lost my card"] == "aɪ lɔst maɪ kɑɹd"
+
+    def no_espeak(*args, **kwargs):
+        raise AssertionError("a cached text was phonemized again")
+
+    with monkeypatch.context() as m:
+        m.setattr(synth, "ProcessPoolExecutor", no_espeak)
+        assert synth.phonemize_all(["check my balance"], workers=1, cache=cache) == {
+            "check my balance": first["check my balance"]
+        }
+    stored = json.loads(cache.read_text())
+    stored["stamp"]["espeak"] = "eSpeak NG text-to-speech: 0.0"  # another release
+    stored["ipa"]["I lost my card"] = "wˈɜːld"
+    cache.write_text(json.dumps(stored))
+    assert (
+        synth.phonemize_all(["I lost my card"], workers=1, cache=cache)["I lost my card"]
+        == "aɪ lɔst maɪ kɑɹd"
+    )
