@@ -227,6 +227,8 @@ def phonemize_all(
     voice; the reduction to ``PHONEMES`` runs on every read, so a changed inventory never reads stale.
     """
     unique = sorted(set(texts))
+    if not unique:
+        return {}
     stamp = {"espeak": espeak_version(), "voice": PHONEME_REFERENCE_VOICE}
     known: dict[str, str] = {}
     if cache is not None and cache.exists():
@@ -247,7 +249,12 @@ def phonemize_all(
 
 def espeak_version() -> str:
     """The installed espeak-ng's version line: its phonemes change between releases."""
-    proc = subprocess.run(["espeak-ng", "--version"], capture_output=True, timeout=60, check=False)
+    try:
+        proc = subprocess.run(["espeak-ng", "--version"], capture_output=True, timeout=60, check=False)
+    except FileNotFoundError:
+        raise SynthError(
+            "espeak-ng is not installed: apt-get install -y --no-install-recommends espeak-ng"
+        ) from None
     if proc.returncode != 0:
         raise SynthError(f"espeak-ng --version failed: {proc.stderr.decode()[-200:]}")
     return proc.stdout.decode().strip()
