@@ -8,14 +8,13 @@ pure given its ``np.random.Generator``, so a seed reproduces an augmented clip e
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
+from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
 from ivr.audio.resample import resample
@@ -28,7 +27,7 @@ class ChannelConfig:
     """Ranges the channel draws from; each call draws one value per knob."""
 
     sample_rate_hz: int = 8000  # narrowband telephony
-    band_hz: tuple[float, float] = (300.0, 3400.0)  # the POTS voice band
+    band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band; the runtime filters to it too
     codecs: tuple[str, ...] = ("ulaw", "ulaw", "alaw", "pcm16")  # drawn uniformly: mostly µ-law
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # speech RMS level after the caller's gain
     noise_prob: float = 0.8  # share of clips with background noise
@@ -39,19 +38,6 @@ class ChannelConfig:
     packet_ms: int = 20  # one RTP packet of G.711 = 160 samples at 8 kHz
     clip_prob: float = 0.05  # share of clips driven into clipping
     silence_ms: tuple[int, int] = (0, 500)  # leading and trailing silence, each
-
-
-@functools.cache
-def _band_pass(rate_hz: int, band_hz: tuple[float, float]) -> npt.NDArray[np.float64]:
-    """Second-order sections of the band-pass, designed once per (rate, band): designing it per clip
-    cost about 2 % of a stage-2 step."""
-    sos: npt.NDArray[np.float64] = signal.butter(6, band_hz, btype="bandpass", fs=rate_hz, output="sos")
-    return sos
-
-
-def band_limit(x: Audio, rate_hz: int, band_hz: tuple[float, float]) -> Audio:
-    """Band-pass to ``band_hz``: a 6th-order Butterworth, as steep as a phone line's filters."""
-    return signal.sosfilt(_band_pass(rate_hz, tuple(band_hz)), x).astype(np.float32)
 
 
 def g711_roundtrip(x: Audio, codec: str) -> Audio:
@@ -167,7 +153,7 @@ def apply_channel(
             "babble": lambda: babble(len(y), others, rng),
         }[kind]()
         y = add_noise(y, noise, rng.uniform(*config.snr_db))
-    y = band_limit(y, sr, config.band_hz)
+    y = band_pass(y, sr, config.band_hz)
     if rng.random() < config.clip_prob:
         y = clip(y, rng)
     y = g711_roundtrip(y, config.codecs[int(rng.integers(len(config.codecs)))])

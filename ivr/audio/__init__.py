@@ -1,8 +1,10 @@
 """Telephony audio building blocks: pure numpy/scipy, no asyncio.
 
-G.711 codecs, PCM conversion, resampling (one-shot and streaming), WAV I/O, DTMF detection and generation.
+The telephone band-pass, G.711 codecs, PCM conversion, resampling (one-shot and streaming), WAV I/O,
+DTMF detection and generation.
 """
 
+from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass, to_telephone_band
 from ivr.audio.dtmf import DtmfDetector, DtmfRules, detect_dtmf, dtmf_tone, dtmf_tones
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
@@ -11,6 +13,7 @@ from ivr.audio.vad import VadOptions, VoiceActivityDetector, speech_segments
 from ivr.audio.wav import WavAudio, load_audio, read_wav, write_wav
 
 __all__ = [
+    "TELEPHONE_BAND_HZ",
     "DtmfDetector",
     "DtmfRules",
     "StreamingResampler",
@@ -19,6 +22,7 @@ __all__ = [
     "WavAudio",
     "alaw_decode",
     "alaw_encode",
+    "band_pass",
     "detect_dtmf",
     "dtmf_tone",
     "dtmf_tones",
@@ -28,6 +32,7 @@ __all__ = [
     "read_wav",
     "resample",
     "speech_segments",
+    "to_telephone_band",
     "ulaw_decode",
     "ulaw_encode",
     "write_wav",

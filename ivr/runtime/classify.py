@@ -8,6 +8,10 @@ threshold (both fitted on held-out calls and stored in the checkpoint; a checkpo
 A model with a phoneme intent head (stage 2b) also classifies its own CTC decode (a beam search with
 the checkpoint's phoneme LM when it has one, else greedy), and the two calibrated distributions are
 fused log-linearly with the checkpoint's ``fusion_weight`` before the rule above applies.
+
+A clip that did not cross a phone line (more out-of-band power than phone audio carries) is band-limited
+to the telephone band first, as the training channel band-limits what the model learns from
+(``ivr.audio.band.to_telephone_band``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from ivr.audio.band import to_telephone_band
 from ivr.audio.resample import resample
 from ivr.audio.wav import load_audio
 from ivr.errors import AudioError, CheckpointError
@@ -121,7 +126,7 @@ class Classifier:
         """Classify several 8 kHz utterances in one padded batch."""
         rate = self.model.dims.sample_rate_hz
         waves = [
-            resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else np.asarray(c, np.float32)
+            to_telephone_band(resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else c, rate)
             for c in clips
         ]
         # Pad clips shorter than one frame's receptive field: silence cannot change the decision much.

@@ -10,7 +10,6 @@ from training.channel import (
     add_noise,
     apply_channel,
     babble,
-    band_limit,
     clip,
     drop_packets,
     g711_roundtrip,
@@ -26,20 +25,6 @@ SR = 8000
 def tone(freq_hz: float, seconds: float = 1.0, sr: int = SR) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     return (0.3 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
-
-
-@pytest.mark.parametrize(("freq_hz", "max_gain_db"), [(100.0, -20.0), (3900.0, -20.0)])
-def test_band_limit_attenuates_outside_the_voice_band(freq_hz, max_gain_db):
-    x = tone(freq_hz)
-    y = band_limit(x, SR, (300.0, 3400.0))
-    gain_db = 20 * np.log10(rms(y[SR // 4 :]) / rms(x[SR // 4 :]))
-    assert gain_db < max_gain_db
-
-
-def test_band_limit_passes_the_voice_band():
-    x = tone(1000.0)
-    y = band_limit(x, SR, (300.0, 3400.0))
-    assert abs(20 * np.log10(rms(y[SR // 4 :]) / rms(x[SR // 4 :]))) < 1.0
 
 
 @pytest.mark.parametrize("codec", ["ulaw", "alaw"])

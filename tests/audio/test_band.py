@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass, out_of_band_fraction, to_telephone_band
+
+
+def tone(freq_hz: float, seconds: float = 1.0, rate_hz: int = 8000) -> np.ndarray:
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    return np.sin(2 * np.pi * freq_hz * t).astype(np.float32)
+
+
+def gain_db(freq_hz: float, rate_hz: int = 8000) -> float:
+    x = tone(freq_hz, rate_hz=rate_hz)
+    y = band_pass(x, rate_hz)
+    settled = slice(rate_hz // 2, None)  # past the filter's start-up
+    return float(20 * np.log10(np.std(y[settled]) / np.std(x[settled])))
+
+
+@pytest.mark.parametrize("rate_hz", [8000, 16000])
+def test_the_voice_band_passes_and_the_pitch_and_sibilance_regions_do_not(rate_hz):
+    for freq in (500.0, 1000.0, 2500.0):
+        assert abs(gain_db(freq, rate_hz)) < 0.5
+    for freq in TELEPHONE_BAND_HZ:
+        assert -4.0 < gain_db(freq, rate_hz) < -2.0  # a Butterworth edge: -3 dB
+    assert gain_db(100.0, rate_hz) < -40  # a low voice's pitch
+    assert gain_db(3900.0, rate_hz) < -10
+
+
+def test_phone_audio_passes_untouched_and_full_band_speech_is_band_limited():
+    rng = np.random.default_rng(0)
+    voice = sum(tone(f) * a for f, a in ((120.0, 1.0), (700.0, 0.4), (1500.0, 0.2)))
+    voice = (voice + 0.01 * rng.standard_normal(len(voice))).astype(np.float32)  # a 120 Hz pitch
+    assert out_of_band_fraction(voice, 8000) > 0.5
+    np.testing.assert_array_equal(to_telephone_band(voice, 8000), band_pass(voice, 8000))
+    phone = band_pass(voice, 8000)
+    assert out_of_band_fraction(phone, 8000) < 0.01
+    np.testing.assert_array_equal(to_telephone_band(phone, 8000), phone)
+    assert out_of_band_fraction(np.zeros(800), 8000) == 0.0
+    assert out_of_band_fraction(np.zeros(1), 8000) == 0.0
+
+
+def test_a_band_that_does_not_fit_is_named():
+    with pytest.raises(ValueError, match="Nyquist"):
+        band_pass(np.zeros(100), 8000, (300.0, 4500.0))
