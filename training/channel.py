@@ -27,7 +27,7 @@ class ChannelConfig:
     """Ranges the channel draws from; each call draws one value per knob."""
 
     sample_rate_hz: int = 8000  # narrowband telephony
-    band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band; the runtime filters to it too
+    band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band (ivr.audio.band)
     codecs: tuple[str, ...] = ("ulaw", "ulaw", "alaw", "pcm16")  # drawn uniformly: mostly µ-law
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # speech RMS level after the caller's gain
     noise_prob: float = 0.8  # share of clips with background noise
