@@ -1,7 +1,8 @@
 """The telephony channel, applied to clean speech on the fly: what a call does to a voice.
 
 Order follows the signal path: the caller's room (leading/trailing silence, level, background
-noise), the phone network (300-3400 Hz band, G.711 companding, occasional clipping) and the RTP
+noise), the phone network (300-3400 Hz band, or a band drawn per clip from ``LineFilterSpread``;
+G.711 companding, occasional clipping) and the RTP
 leg (lost 20 ms packets, concealed by repeating the last good one, fading). Every function is
 pure given its ``np.random.Generator``, so a seed reproduces an augmented clip exactly.
 """
@@ -23,11 +24,30 @@ Audio = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
+class LineFilterSpread:
+    """How much phone lines' band filters differ, drawn per clip when training sees more than one line.
+
+    Real lines and handsets do not share our 6th-order 300-3400 Hz Butterworth: G.712 only bounds the
+    attenuation outside roughly 300-3400 Hz, and softphones, wideband codecs transcoded to G.711 and
+    resampled WAV files pass more. A model trained on one filter learned its skirts (filtering phone audio
+    a second time cost 6-8 points, docs/training.md), so the training channel can vary the band edges and
+    steepness and sometimes leave the band open.
+    """
+
+    low_hz: tuple[float, float] = (200.0, 400.0)  # lower edge (-3 dB), drawn uniformly on the grid
+    high_hz: tuple[float, float] = (3000.0, 3800.0)  # upper edge
+    orders: tuple[int, ...] = (2, 4, 6, 8)  # Butterworth orders, drawn uniformly: gentle to steep
+    open_prob: float = 0.1  # share of clips with no band filter at all (full band up to Nyquist)
+    grid_hz: float = 25.0  # edges fall on this grid, so the designed filters stay few and cached
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelConfig:
     """Ranges the channel draws from; each call draws one value per knob."""
 
     sample_rate_hz: int = 8000  # narrowband telephony
     band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band (ivr.audio.band)
+    line_filters: LineFilterSpread | None = None  # None: every clip through ``band_hz`` (evaluation)
     codecs: tuple[str, ...] = ("ulaw", "ulaw", "alaw", "pcm16")  # drawn uniformly: mostly µ-law
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # speech RMS level after the caller's gain
     noise_prob: float = 0.8  # share of clips with background noise
@@ -123,6 +143,19 @@ def clip(x: Audio, rng: np.random.Generator) -> Audio:
     return (np.clip(x, -threshold, threshold) * (0.99 / threshold)).astype(np.float32)
 
 
+def draw_line_filter(
+    spread: LineFilterSpread, rng: np.random.Generator
+) -> tuple[tuple[float, float], int] | None:
+    """One phone line's band-pass, ``((low_hz, high_hz), order)``, or ``None`` for a line that passes it all."""
+    if rng.random() < spread.open_prob:
+        return None
+    low, high = (
+        round(rng.uniform(*edges) / spread.grid_hz) * spread.grid_hz
+        for edges in (spread.low_hz, spread.high_hz)
+    )
+    return (low, high), spread.orders[int(rng.integers(len(spread.orders)))]
+
+
 def pad_silence(x: Audio, lead: int, trail: int) -> Audio:
     return np.concatenate([np.zeros(lead, np.float32), x, np.zeros(trail, np.float32)])
 
@@ -153,7 +186,10 @@ def apply_channel(
             "babble": lambda: babble(len(y), others, rng),
         }[kind]()
         y = add_noise(y, noise, rng.uniform(*config.snr_db))
-    y = band_pass(y, sr, config.band_hz)
+    if config.line_filters is None:
+        y = band_pass(y, sr, config.band_hz)
+    elif (line := draw_line_filter(config.line_filters, rng)) is not None:
+        y = band_pass(y, sr, *line)
     if rng.random() < config.clip_prob:
         y = clip(y, rng)
     y = g711_roundtrip(y, config.codecs[int(rng.integers(len(config.codecs)))])

@@ -37,6 +37,7 @@ class TrainConfig:
     labels_per_intent: int | None = None  # cap labeled clips per intent (label efficiency); None = all
     max_seconds: float = 6.0  # longer clips are randomly cropped
     channel: bool = True  # apply the telephony channel on the fly
+    line_filter_spread: bool = False  # stage 2: training clips cross band filters that differ (dev does not)
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
     # optimization
     seed: int = 1337

@@ -21,12 +21,13 @@ import torch
 
 from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
 from ivr.audio.wav import load_audio
-from training.channel import ChannelConfig, apply_channel
+from training.channel import ChannelConfig, LineFilterSpread, apply_channel
 from training.manifest import Utterance
 from training.synth import phoneme_ids
 
 SAMPLE_RATE_HZ = 8000
 DEFAULT_CHANNEL = ChannelConfig()
+SPREAD_CHANNEL = ChannelConfig(line_filters=LineFilterSpread())  # phone lines whose band filters differ
 
 
 @dataclass(frozen=True, slots=True)

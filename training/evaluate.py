@@ -25,8 +25,8 @@ from ivr.intents import OUT_OF_SCOPE
 from ivr.runtime.classify import Classifier, ClassifyResult
 from training.alignment import error_rate
 from training.calibrate import rejected, rule_thresholds
-from training.channel import apply_channel
-from training.data import DEFAULT_CHANNEL, ClipBank
+from training.channel import ChannelConfig, apply_channel
+from training.data import DEFAULT_CHANNEL, SPREAD_CHANNEL, ClipBank
 from training.manifest import Utterance, read_manifest
 from training.synth import phoneme_ids
 
@@ -170,14 +170,17 @@ def plot_reliability(
     plt.close(fig)
 
 
-def classify_results(classifier: Classifier, bank: ClipBank, *, channel: bool) -> list[ClassifyResult]:
-    """The decision for every clip, through the fixed-seed channel (a fused model's heads included)."""
+def classify_results(
+    classifier: Classifier, bank: ClipBank, *, channel: ChannelConfig | None
+) -> list[ClassifyResult]:
+    """The decision for every clip, through a fixed-seed ``channel`` (``None``: as is); a fused model's
+    heads included."""
     rng = np.random.default_rng(EVAL_SEED)
     out = []
     for start in range(0, len(bank), BATCH):
         clips = bank.clips[start : start + BATCH]
-        if channel:
-            clips = [apply_channel(c, 8000, rng, DEFAULT_CHANNEL, bank.clips) for c in clips]
+        if channel is not None:
+            clips = [apply_channel(c, 8000, rng, channel, bank.clips) for c in clips]
         out += classifier.classify_batch(clips)
     return out
 
@@ -230,13 +233,14 @@ def evaluate(
     splits: Sequence[str],
     out: Path,
     *,
-    channel: bool = True,
+    channel: ChannelConfig | None = DEFAULT_CHANNEL,
     threshold: float | None = None,
     oos_threshold: float | None = None,
 ) -> dict[str, object]:
     """Score ``model`` on each split of ``manifest``; writes report.json, report.md and PNGs to ``out``.
 
-    ``threshold`` / ``oos_threshold`` replace the checkpoint's (fitted on dev) for this report.
+    ``channel`` is what each clip crosses first (``None``: scored as it is); ``threshold`` /
+    ``oos_threshold`` replace the checkpoint's (fitted on dev) for this report.
     """
     classifier = Classifier.from_checkpoint(model)
     if threshold is not None:
@@ -341,6 +345,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--splits", default="test_voice,test_phrase")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"))
     parser.add_argument("--no-channel", action="store_true", help="score clean audio")
+    parser.add_argument(
+        "--line-spread",
+        action="store_true",
+        help="cross phone lines whose band filters differ (LineFilterSpread) instead of the one telephone band",
+    )
     parser.add_argument("--threshold", type=float, default=None, help="replace the checkpoint's threshold")
     parser.add_argument(
         "--oos-threshold", type=float, default=None, help="replace the checkpoint's out-of-scope threshold"
@@ -356,7 +365,7 @@ def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
         args.manifest,
         args.splits.split(","),
         args.out,
-        channel=not args.no_channel,
+        channel=None if args.no_channel else SPREAD_CHANNEL if args.line_spread else DEFAULT_CHANNEL,
         threshold=args.threshold,
         oos_threshold=args.oos_threshold,
     )

@@ -29,9 +29,11 @@ from ivr.model import dims as model_dims
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.model import IntentModel, build_model
 from training.calibrate import choose_threshold, fit_temperature
+from training.channel import ChannelConfig
 from training.config import TrainConfig, load_config, lr_at
 from training.data import (
     DEFAULT_CHANNEL,
+    SPREAD_CHANNEL,
     Batch,
     ClipBank,
     balanced_subset,
@@ -106,7 +108,7 @@ def train(cfg: TrainConfig) -> Path:
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
     clip_lengths = [len(clip) for clip in train_bank.clips]
     bf16 = use_bf16(cfg.precision, d.device)
-    channel = DEFAULT_CHANNEL if cfg.channel else None
+    channel = training_channel(cfg)
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
     )
@@ -172,6 +174,13 @@ def train(cfg: TrainConfig) -> Path:
         (out / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
     teardown()
     return path
+
+
+def training_channel(cfg: TrainConfig) -> ChannelConfig | None:
+    """What training clips cross: one telephone band, phone lines whose filters differ, or nothing."""
+    if not cfg.channel:
+        return None
+    return SPREAD_CHANNEL if cfg.line_filter_spread else DEFAULT_CHANNEL
 
 
 def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentModel:

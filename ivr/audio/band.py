@@ -29,25 +29,27 @@ PHONE_LINE_MAX_OUT_OF_BAND = 0.02
 
 @functools.cache
 def band_pass_sections(
-    rate_hz: int, band_hz: tuple[float, float] = TELEPHONE_BAND_HZ
+    rate_hz: int, band_hz: tuple[float, float] = TELEPHONE_BAND_HZ, order: int = FILTER_ORDER
 ) -> npt.NDArray[np.float64]:
-    """Second-order sections of the band-pass, designed once per (rate, band)."""
+    """Second-order sections of the Butterworth band-pass, designed once per (rate, band, order)."""
     low, high = band_hz
     if not 0 < low < high < rate_hz / 2:
         raise ValueError(f"band {band_hz} Hz does not fit below the Nyquist rate of {rate_hz} Hz")
-    sos: npt.NDArray[np.float64] = signal.butter(
-        FILTER_ORDER, band_hz, btype="bandpass", fs=rate_hz, output="sos"
-    )
+    sos: npt.NDArray[np.float64] = signal.butter(order, band_hz, btype="bandpass", fs=rate_hz, output="sos")
     return sos
 
 
 def band_pass(
-    samples: npt.ArrayLike, rate_hz: int, band_hz: tuple[float, float] = TELEPHONE_BAND_HZ
+    samples: npt.ArrayLike,
+    rate_hz: int,
+    band_hz: tuple[float, float] = TELEPHONE_BAND_HZ,
+    order: int = FILTER_ORDER,
 ) -> npt.NDArray[np.float32]:
     """A whole signal (1-D, or (B, T) along the last axis) band-limited to ``band_hz``; causal, so it
     delays low frequencies by a few milliseconds as a phone line does."""
     x = np.asarray(samples, np.float64)
-    return signal.sosfilt(band_pass_sections(rate_hz, tuple(band_hz)), x, axis=-1).astype(np.float32)
+    sos = band_pass_sections(rate_hz, (float(band_hz[0]), float(band_hz[1])), order)
+    return signal.sosfilt(sos, x, axis=-1).astype(np.float32)
 
 
 def out_of_band_fraction(

@@ -74,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--out", type=Path, default=Path("runs/eval"))
     ev.add_argument("--no-channel", action="store_true", help="score the audio as is (real recordings)")
     ev.add_argument(
+        "--line-spread",
+        action="store_true",
+        help="cross phone lines whose band filters differ instead of the one telephone band",
+    )
+    ev.add_argument(
         "--threshold", type=float, default=None, help="replace the model's arg-max probability threshold"
     )
     ev.add_argument(

@@ -9,9 +9,9 @@ def tone(freq_hz: float, seconds: float = 1.0, rate_hz: int = 8000) -> np.ndarra
     return np.sin(2 * np.pi * freq_hz * t).astype(np.float32)
 
 
-def gain_db(freq_hz: float, rate_hz: int = 8000) -> float:
+def gain_db(freq_hz: float, rate_hz: int = 8000, order: int = 6) -> float:
     x = tone(freq_hz, rate_hz=rate_hz)
-    y = band_pass(x, rate_hz)
+    y = band_pass(x, rate_hz, TELEPHONE_BAND_HZ, order)
     settled = slice(rate_hz // 2, None)  # past the filter's start-up
     return float(20 * np.log10(np.std(y[settled]) / np.std(x[settled])))
 
@@ -24,6 +24,12 @@ def test_the_voice_band_passes_and_the_pitch_and_sibilance_regions_do_not(rate_h
         assert -4.0 < gain_db(freq, rate_hz) < -2.0  # a Butterworth edge: -3 dB
     assert gain_db(100.0, rate_hz) < -40  # a low voice's pitch
     assert gain_db(3900.0, rate_hz) < -10
+
+
+def test_a_higher_order_has_steeper_skirts_and_the_same_edges():
+    assert gain_db(150.0, order=2) > -15 > gain_db(150.0, order=4) > gain_db(150.0, order=8)
+    for order in (2, 8):
+        assert -4.0 < gain_db(TELEPHONE_BAND_HZ[0], order=order) < -2.0
 
 
 def test_phone_audio_passes_untouched_and_full_band_speech_is_band_limited():

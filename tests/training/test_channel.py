@@ -7,10 +7,12 @@ import pytest
 
 from training.channel import (
     ChannelConfig,
+    LineFilterSpread,
     add_noise,
     apply_channel,
     babble,
     clip,
+    draw_line_filter,
     drop_packets,
     g711_roundtrip,
     pink_noise,
@@ -103,3 +105,36 @@ def test_apply_channel_adds_leading_and_trailing_silence():
     y = apply_channel(x, SR, np.random.default_rng(0), cfg)
     assert len(y) == len(x) + 2 * 300 * SR // 1000
     assert rms(y[:2000]) < 0.01 * rms(y[3000:-3000])
+
+
+def test_line_filters_are_drawn_on_the_grid_within_their_ranges():
+    spread = LineFilterSpread()
+    rng = np.random.default_rng(0)
+    draws = [draw_line_filter(spread, rng) for _ in range(2000)]
+    lines = [d for d in draws if d is not None]
+    assert 0.07 < 1 - len(lines) / len(draws) < 0.13  # open lines: open_prob = 0.1
+    lows, highs = np.array([band for band, _ in lines]).T
+    assert spread.low_hz[0] <= lows.min() and lows.max() <= spread.low_hz[1]
+    assert spread.high_hz[0] <= highs.min() and highs.max() <= spread.high_hz[1]
+    assert np.all(lows % spread.grid_hz == 0) and np.all(highs % spread.grid_hz == 0)
+    assert len(np.unique(lows)) == 9 and {order for _, order in lines} == set(spread.orders)
+
+
+def low_pitch_share(y: np.ndarray) -> float:
+    """Power at 120 Hz relative to 1 kHz, from a two-tone input."""
+    spectrum = np.abs(np.fft.rfft(y[SR // 2 :])) ** 2
+    freqs = np.fft.rfftfreq(len(y) - SR // 2, 1 / SR)
+    return float(spectrum[np.argmin(np.abs(freqs - 120))] / spectrum[np.argmin(np.abs(freqs - 1000))])
+
+
+def test_spread_lines_pass_a_low_pitch_to_varying_degrees_and_the_default_line_never_does():
+    x = tone(120.0) + tone(1000.0)
+    quiet = dict(noise_prob=0.0, packet_loss_prob=0.0, clip_prob=0.0, silence_ms=(0, 0), codecs=("pcm16",))
+    default = [apply_channel(x, SR, np.random.default_rng(s), ChannelConfig(**quiet)) for s in range(20)]
+    spread = ChannelConfig(**quiet, line_filters=LineFilterSpread())
+    varied = [apply_channel(x, SR, np.random.default_rng(s), spread) for s in range(20)]
+    assert max(low_pitch_share(y) for y in default) < 1e-4  # 6th order at 300 Hz: > 45 dB down at 120 Hz
+    shares = [low_pitch_share(y) for y in varied]
+    assert max(shares) > 0.5  # an open line, or a gentle one with a low edge
+    assert min(shares) < 1e-3  # a steep one
+    np.testing.assert_array_equal(varied[3], apply_channel(x, SR, np.random.default_rng(3), spread))

@@ -119,3 +119,8 @@ def test_ivr_train_evaluate_scores_at_the_threshold_asked_for(tiny_corpus: Path,
         report["threshold"] == 0.7
         and "Out-of-scope rejection / false rejection" in (out / "report.md").read_text()
     )
+    assert main([*args, "--out", str(tmp_path / "spread"), "--line-spread"]) == 0
+    spread = json.loads((tmp_path / "spread" / "report.json").read_text())
+    assert (
+        spread["splits"]["dev"]["with_threshold"]["ece"] != report["splits"]["dev"]["with_threshold"]["ece"]
+    )
