@@ -24,7 +24,7 @@ from ivr.model.checkpoint import load_checkpoint
 from ivr.model.model import IntentModel
 from ivr.model.phoneme_intent import SPACE_ID
 from ivr.runtime.classify import Classifier
-from training.data import ClipBank
+from training.data import DEFAULT_CHANNEL, ClipBank
 from training.evaluate import classify_results
 from training.manifest import Utterance, read_manifest
 from training.text_intent import head_logits, spelled
@@ -103,7 +103,7 @@ def run(
         inputs = {"references": references(chosen)}
         if acoustic is not None:
             results = classify_results(
-                acoustic, ClipBank.load(chosen, manifest.parent / "cache"), channel=True
+                acoustic, ClipBank.load(chosen, manifest.parent / "cache"), channel=DEFAULT_CHANNEL
             )
             inputs["decodes"] = [tuple(spelled(r.transcript)) for r in results]
         row = {}

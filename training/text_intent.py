@@ -729,7 +729,7 @@ def score_split(
     classifier = Classifier.from_checkpoint(path)
     utts = [u for u in read_manifest(manifest) if u.split == split and u.label in labels]
     results = evaluate.classify_results(
-        classifier, ClipBank.load(utts, manifest.parent / "cache"), channel=True
+        classifier, ClipBank.load(utts, manifest.parent / "cache"), channel=DEFAULT_CHANNEL
     )
     truth = np.array([labels.index(str(u.label)) for u in utts], np.int64)
     seqs = [spelled(r.transcript) for r in results]
