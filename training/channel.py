@@ -1,9 +1,9 @@
 """The telephony channel, applied to clean speech on the fly: what a call does to a voice.
 
-Order follows the signal path: the caller's room (leading/trailing silence, level, background
-noise), the phone network (300-3400 Hz band, or a band drawn per clip from ``LineFilterSpread``;
-G.711 companding, occasional clipping) and the RTP
-leg (lost 20 ms packets, concealed by repeating the last good one, fading). Every function is
+Order follows the signal path: the caller's voice (speed-perturbed in training, if asked), the
+caller's room (leading/trailing silence, level, background noise), the phone network (300-3400 Hz
+band, or a band drawn per clip from ``LineFilterSpread``; G.711 companding, occasional clipping) and
+the RTP leg (lost 20 ms packets, concealed by repeating the last good one, fading). Every function is
 pure given its ``np.random.Generator``, so a seed reproduces an augmented clip exactly.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import signal
 
 from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
@@ -48,6 +49,7 @@ class ChannelConfig:
     sample_rate_hz: int = 8000  # narrowband telephony
     band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band (ivr.audio.band)
     line_filters: LineFilterSpread | None = None  # None: every clip through ``band_hz`` (evaluation)
+    voice_warp: float = 0.0  # > 0: speed perturbation by a factor within 1 +- this (training; see warp_voice)
     codecs: tuple[str, ...] = ("ulaw", "ulaw", "alaw", "pcm16")  # drawn uniformly: mostly µ-law
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # speech RMS level after the caller's gain
     noise_prob: float = 0.8  # share of clips with background noise
@@ -143,6 +145,21 @@ def clip(x: Audio, rng: np.random.Generator) -> Audio:
     return (np.clip(x, -threshold, threshold) * (0.99 / threshold)).astype(np.float32)
 
 
+WARP_GRID = 40  # warp factors are p / 40: a polyphase resampler with small integer ratios
+
+
+def warp_voice(x: Audio, max_deviation: float, rng: np.random.Generator) -> Audio:
+    """Speed perturbation: ``x`` resampled by a factor drawn from 1 +- ``max_deviation`` and played at
+    its own rate, so pitch and formants move together as between a shorter and a longer vocal tract.
+    Few synthetic voices become many speakers this way (Ko et al., 2015, for speech recognition).
+    """
+    steps = round(max_deviation * WARP_GRID)
+    factor = WARP_GRID + int(rng.integers(-steps, steps + 1))
+    if factor == WARP_GRID:
+        return np.asarray(x, np.float32)
+    return signal.resample_poly(x, WARP_GRID, factor).astype(np.float32)
+
+
 def draw_line_filter(
     spread: LineFilterSpread, rng: np.random.Generator
 ) -> tuple[tuple[float, float], int] | None:
@@ -174,6 +191,8 @@ def apply_channel(
         others: clean utterances at the output rate to mix as babble noise.
     """
     sr = config.sample_rate_hz
+    if config.voice_warp > 0:
+        x = warp_voice(x, config.voice_warp, rng)
     y = resample(x, rate_hz, sr) if rate_hz != sr else np.asarray(x, np.float32)
     lo, hi = config.silence_ms
     y = pad_silence(y, *(int(rng.integers(lo, hi + 1)) * sr // 1000 for _ in range(2)))

@@ -38,6 +38,7 @@ class TrainConfig:
     max_seconds: float = 6.0  # longer clips are randomly cropped
     channel: bool = True  # apply the telephony channel on the fly
     line_filter_spread: bool = False  # stage 2: training clips cross band filters that differ (dev does not)
+    voice_warp: float = 0.0  # stage 2: speed perturbation of training clips by 1 +- this (0: off; dev: off)
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
     # optimization
     seed: int = 1337

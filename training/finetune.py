@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,10 @@ from ivr.model import dims as model_dims
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.model import IntentModel, build_model
 from training.calibrate import choose_threshold, fit_temperature
-from training.channel import ChannelConfig
+from training.channel import ChannelConfig, LineFilterSpread
 from training.config import TrainConfig, load_config, lr_at
 from training.data import (
     DEFAULT_CHANNEL,
-    SPREAD_CHANNEL,
     Batch,
     ClipBank,
     balanced_subset,
@@ -177,10 +177,12 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def training_channel(cfg: TrainConfig) -> ChannelConfig | None:
-    """What training clips cross: one telephone band, phone lines whose filters differ, or nothing."""
+    """What training clips cross: the evaluation channel, or one with phone lines whose filters differ and
+    voices speed-perturbed; ``None`` without a channel. Dev always crosses the evaluation channel."""
     if not cfg.channel:
         return None
-    return SPREAD_CHANNEL if cfg.line_filter_spread else DEFAULT_CHANNEL
+    line_filters = LineFilterSpread() if cfg.line_filter_spread else None
+    return replace(DEFAULT_CHANNEL, line_filters=line_filters, voice_warp=cfg.voice_warp)
 
 
 def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentModel:

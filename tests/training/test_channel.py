@@ -18,6 +18,7 @@ from training.channel import (
     pink_noise,
     rms,
     set_level,
+    warp_voice,
     white_noise,
 )
 
@@ -138,3 +139,19 @@ def test_spread_lines_pass_a_low_pitch_to_varying_degrees_and_the_default_line_n
     assert max(shares) > 0.5  # an open line, or a gentle one with a low edge
     assert min(shares) < 1e-3  # a steep one
     np.testing.assert_array_equal(varied[3], apply_channel(x, SR, np.random.default_rng(3), spread))
+
+
+def dominant_hz(y: np.ndarray, sr: int = SR) -> float:
+    spectrum = np.abs(np.fft.rfft(y))
+    return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spectrum)])
+
+
+def test_voice_warp_moves_pitch_and_duration_together_within_its_range():
+    x = tone(500.0)
+    warped = [warp_voice(x, 0.1, np.random.default_rng(s)) for s in range(30)]
+    factors = {round(len(x) / len(y), 3) for y in warped}
+    assert len(factors) >= 5 and min(factors) >= 0.899 and max(factors) <= 1.101
+    for y in warped:
+        factor = len(x) / len(y)
+        assert dominant_hz(y) == pytest.approx(500.0 * factor, abs=2.0)  # faster is higher
+    np.testing.assert_array_equal(warp_voice(x, 0.0, np.random.default_rng(0)), x)

@@ -23,7 +23,7 @@ from training.evaluate import (
     score,
     transcript_error_rate,
 )
-from training.manifest import Utterance
+from training.manifest import Utterance, read_manifest
 
 LABELS = ["a", "b", OUT_OF_SCOPE]
 
@@ -88,6 +88,9 @@ def test_report_and_plots_on_the_smoke_corpus(tiny_corpus: Path, tmp_path: Path)
         again["oos_threshold"] == 0.0 and again["splits"]["dev"]["with_threshold"]["false_rejection"] == 1.0
     )
     assert dev["with_threshold"]["n"] == 6
+    voices = {u.voice for u in read_manifest(tiny_corpus) if u.split == "dev"}
+    assert set(dev["by_voice"]) == voices and sum(v["n"] for v in dev["by_voice"].values()) == 6
+    assert "| dev | " + sorted(voices)[0] + " |" in (tmp_path / "eval" / "report.md").read_text()
     assert 0 <= dev["with_threshold"]["inscope_accuracy"] <= 1
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["threshold"] == 0.3
     for name in ("confusion-dev.png", "reliability-dev.png"):

@@ -19,7 +19,7 @@ from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel
 from training import finetune, pretrain
 from training.config import TrainConfig
-from training.data import Batch, ClipBank, make_batch
+from training.data import DEFAULT_CHANNEL, Batch, ClipBank, make_batch
 from training.synth import PHONEMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,6 +126,23 @@ def test_transcribed_unlabeled_clips_feed_only_the_ctc_task(
     assert loaded.labels == ("check_balance", "out_of_scope", "report_lost_card")  # no unlabeled class
     assert {y for split, y in seen if split == "unlabeled"} == {-1}
     assert {y for split, y in seen if split == "train"} == {0, 1, 2}
+
+
+def test_training_clips_cross_the_spread_channel_and_dev_the_evaluation_one(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    channels: dict[str, set[object]] = {}
+
+    def spy(bank: ClipBank, indices: list[int], rng: object, **kw: Any) -> Batch:
+        for i in indices:
+            channels.setdefault(bank.utterances[i].split, set()).add(kw["channel"])
+        return make_batch(bank, indices, rng, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(finetune, "make_batch", spy)
+    finetune.train(smoke(tiny_corpus, tmp_path, max_steps=2, line_filter_spread=True, voice_warp=0.1))
+    (train,) = channels["train"]
+    assert train.line_filters is not None and train.voice_warp == 0.1  # type: ignore[attr-defined]
+    assert channels["dev"] == {DEFAULT_CHANNEL}
 
 
 def test_the_intent_loss_and_accuracy_skip_rows_without_a_label():
