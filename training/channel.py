@@ -28,9 +28,9 @@ Audio = npt.NDArray[np.float32]
 class LineFilterSpread:
     """How much phone lines' band filters differ, drawn per clip when training sees more than one line.
 
-    Real lines and handsets do not share our 6th-order 300-3400 Hz Butterworth: G.712 only bounds the
-    attenuation outside roughly 300-3400 Hz, and softphones, wideband codecs transcoded to G.711 and
-    resampled WAV files pass more. A model trained on one filter learned its skirts (filtering phone audio
+    Real lines and handsets do not share our 6th-order 300-3400 Hz Butterworth: ITU-T G.712 gives a
+    tolerance mask around that band, not one filter, and softphones, wideband codecs transcoded to G.711
+    and resampled WAV files pass more. A model trained on one filter learned its skirts (filtering phone audio
     a second time cost 6-8 points, docs/training.md), so the training channel can vary the band edges and
     steepness and sometimes leave the band open.
     """
