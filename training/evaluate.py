@@ -236,13 +236,16 @@ def evaluate(
     channel: ChannelConfig | None = DEFAULT_CHANNEL,
     threshold: float | None = None,
     oos_threshold: float | None = None,
+    band_limit: bool = True,
 ) -> dict[str, object]:
     """Score ``model`` on each split of ``manifest``; writes report.json, report.md and PNGs to ``out``.
 
     ``channel`` is what each clip crosses first (``None``: scored as it is); ``threshold`` /
-    ``oos_threshold`` replace the checkpoint's (fitted on dev) for this report.
+    ``oos_threshold`` replace the checkpoint's (fitted on dev) for this report; ``band_limit=False`` feeds
+    clips that skipped a phone line to the model unfiltered.
     """
     classifier = Classifier.from_checkpoint(model)
+    classifier.band_limit = band_limit
     if threshold is not None:
         classifier.threshold = threshold
     if oos_threshold is not None:
@@ -254,6 +257,8 @@ def evaluate(
         "model": str(model),
         "threshold": classifier.threshold,
         "oos_threshold": classifier.oos_threshold,
+        "channel": None if channel is None else asdict(channel),
+        "band_limit": band_limit,
         "splits": {},
     }
     per: dict[str, float | None] = {}
@@ -394,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="cross phone lines whose band filters differ (LineFilterSpread) instead of the one telephone band",
     )
+    parser.add_argument(
+        "--no-band-limit",
+        action="store_true",
+        help="feed clips that skipped a phone line to the model as they are",
+    )
     parser.add_argument("--threshold", type=float, default=None, help="replace the checkpoint's threshold")
     parser.add_argument(
         "--oos-threshold", type=float, default=None, help="replace the checkpoint's out-of-scope threshold"
@@ -412,6 +422,7 @@ def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
         channel=None if args.no_channel else SPREAD_CHANNEL if args.line_spread else DEFAULT_CHANNEL,
         threshold=args.threshold,
         oos_threshold=args.oos_threshold,
+        band_limit=not args.no_band_limit,
     )
 
 

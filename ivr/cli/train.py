@@ -79,6 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="cross phone lines whose band filters differ instead of the one telephone band",
     )
     ev.add_argument(
+        "--no-band-limit",
+        action="store_true",
+        help="feed clips that skipped a phone line to the model as they are (the classifier band-limits them)",
+    )
+    ev.add_argument(
         "--threshold", type=float, default=None, help="replace the model's arg-max probability threshold"
     )
     ev.add_argument(

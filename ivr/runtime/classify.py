@@ -70,6 +70,7 @@ class Classifier:
         device: str | torch.device = "cpu",
         fusion_weight: float = 0.0,
         oos_threshold: float = 1.0,
+        band_limit: bool = True,
     ) -> None:
         if not 0 <= fusion_weight <= 1:
             raise ValueError(f"fusion_weight must be in [0, 1], got {fusion_weight}")
@@ -81,6 +82,7 @@ class Classifier:
         self.top_k = top_k
         self.device = torch.device(device)
         self.decode = decoder_for(model.phoneme_lm)
+        self.band_limit = band_limit  # band-limit clips that skipped a phone line (to_telephone_band)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "cpu", top_k: int = 3) -> Classifier:
@@ -125,10 +127,9 @@ class Classifier:
     def classify_batch(self, clips: Sequence[npt.NDArray[np.float32]]) -> list[ClassifyResult]:
         """Classify several 8 kHz utterances in one padded batch."""
         rate = self.model.dims.sample_rate_hz
-        waves = [
-            to_telephone_band(resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else c, rate)
-            for c in clips
-        ]
+        waves = [resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else c for c in clips]
+        if self.band_limit:
+            waves = [to_telephone_band(w, rate) for w in waves]
         # Pad clips shorter than one frame's receptive field: silence cannot change the decision much.
         need = self.model.dims.receptive_field
         waves = [np.pad(w, (0, max(0, need - len(w)))) for w in waves]

@@ -41,3 +41,17 @@ def test_audio_that_crossed_a_phone_line_reaches_the_model_as_it_is():
             model(torch.from_numpy(phone)[None], torch.tensor([6000])).intent_logits
         )
     torch.testing.assert_close(torch.tensor([list(result.scores.values())]), bare, atol=1e-6, rtol=0)
+
+
+def test_without_band_limiting_full_band_audio_reaches_the_model_as_it_is():
+    torch.manual_seed(0)
+    model = build_model(small_dims(), ("a", "b", "c")).eval()
+    full_band = np.random.default_rng(3).normal(0, 0.1, 6000).astype(np.float32)
+    limited = Classifier(model).classify(full_band)
+    unlimited = Classifier(model, band_limit=False).classify(full_band)
+    with torch.no_grad():
+        bare = model.intent_head.probabilities(
+            model(torch.from_numpy(full_band)[None], torch.tensor([6000])).intent_logits
+        )
+    torch.testing.assert_close(torch.tensor([list(unlimited.scores.values())]), bare, atol=1e-6, rtol=0)
+    assert limited.scores != unlimited.scores

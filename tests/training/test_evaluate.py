@@ -122,8 +122,13 @@ def test_ivr_train_evaluate_scores_at_the_threshold_asked_for(tiny_corpus: Path,
         report["threshold"] == 0.7
         and "Out-of-scope rejection / false rejection" in (out / "report.md").read_text()
     )
+    assert report["band_limit"] is True and report["channel"]["line_filters"] is None
     assert main([*args, "--out", str(tmp_path / "spread"), "--line-spread"]) == 0
     spread = json.loads((tmp_path / "spread" / "report.json").read_text())
+    assert spread["channel"]["line_filters"]["orders"] == [2, 4, 6, 8]
+    assert main([*args, "--out", str(tmp_path / "as-is"), "--no-channel", "--no-band-limit"]) == 0
+    as_is = json.loads((tmp_path / "as-is" / "report.json").read_text())
+    assert as_is["channel"] is None and as_is["band_limit"] is False
     assert (
         spread["splits"]["dev"]["with_threshold"]["ece"] != report["splits"]["dev"]["with_threshold"]["ece"]
     )
