@@ -314,9 +314,8 @@ def by_voice(
     unnamed voices are one group): a split's figure can hide a voice the model cannot hear."""
     out: dict[str, dict[str, float | None]] = {}
     for voice in sorted({u.voice for u in utts}):
-        rows = np.array([u.voice == voice for u in utts])
-        m = score(probs[rows], truth[rows], labels, classifier.threshold, classifier.oos_threshold)
-        picked = [i for i, keep in enumerate(rows) if keep]
+        picked = [i for i, u in enumerate(utts) if u.voice == voice]
+        m = score(probs[picked], truth[picked], labels, classifier.threshold, classifier.oos_threshold)
         per = (
             transcript_error_rate([results[i] for i in picked], [utts[i] for i in picked])
             if has_ctc

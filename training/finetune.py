@@ -30,10 +30,11 @@ from ivr.model import dims as model_dims
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.model import IntentModel, build_model
 from training.calibrate import choose_threshold, fit_temperature
-from training.channel import ChannelConfig, LineFilterSpread
+from training.channel import ChannelConfig
 from training.config import TrainConfig, load_config, lr_at
 from training.data import (
     DEFAULT_CHANNEL,
+    SPREAD_CHANNEL,
     Batch,
     ClipBank,
     balanced_subset,
@@ -181,8 +182,7 @@ def training_channel(cfg: TrainConfig) -> ChannelConfig | None:
     voices speed-perturbed; ``None`` without a channel. Dev always crosses the evaluation channel."""
     if not cfg.channel:
         return None
-    line_filters = LineFilterSpread() if cfg.line_filter_spread else None
-    return replace(DEFAULT_CHANNEL, line_filters=line_filters, voice_warp=cfg.voice_warp)
+    return replace(SPREAD_CHANNEL if cfg.line_filter_spread else DEFAULT_CHANNEL, voice_warp=cfg.voice_warp)
 
 
 def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentModel:

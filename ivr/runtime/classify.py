@@ -127,7 +127,10 @@ class Classifier:
     def classify_batch(self, clips: Sequence[npt.NDArray[np.float32]]) -> list[ClassifyResult]:
         """Classify several 8 kHz utterances in one padded batch."""
         rate = self.model.dims.sample_rate_hz
-        waves = [resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else c for c in clips]
+        waves = [
+            resample(c, INPUT_RATE_HZ, rate) if rate != INPUT_RATE_HZ else np.asarray(c, np.float32)
+            for c in clips
+        ]
         if self.band_limit:
             waves = [to_telephone_band(w, rate) for w in waves]
         # Pad clips shorter than one frame's receptive field: silence cannot change the decision much.
