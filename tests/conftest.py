@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 
@@ -14,3 +15,9 @@ def require_binaries(*names: str) -> None:
         pytest.fail(
             f"missing {', '.join(missing)}: `make setup` (scripts/install-system-deps.sh) installs them"
         )
+
+
+def tone(freq_hz: float, seconds: float = 1.0, rate_hz: int = 8000, amplitude: float = 1.0) -> np.ndarray:
+    """A sine at ``freq_hz`` as float32 samples."""
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)

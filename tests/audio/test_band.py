@@ -2,11 +2,7 @@ import numpy as np
 import pytest
 
 from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass, out_of_band_fraction, to_telephone_band
-
-
-def tone(freq_hz: float, seconds: float = 1.0, rate_hz: int = 8000) -> np.ndarray:
-    t = np.arange(int(seconds * rate_hz)) / rate_hz
-    return np.sin(2 * np.pi * freq_hz * t).astype(np.float32)
+from tests.conftest import tone
 
 
 def gain_db(freq_hz: float, rate_hz: int = 8000, order: int = 6) -> float:

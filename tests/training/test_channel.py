@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests import conftest
 from training.channel import (
     ChannelConfig,
     LineFilterSpread,
@@ -26,8 +27,8 @@ SR = 8000
 
 
 def tone(freq_hz: float, seconds: float = 1.0, sr: int = SR) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    return (0.3 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    """A tone at a speech-like level (-13 dBFS peak)."""
+    return conftest.tone(freq_hz, seconds, sr, amplitude=0.3)
 
 
 @pytest.mark.parametrize("codec", ["ulaw", "alaw"])
