@@ -1,0 +1,104 @@
+"""Benchmark one stage-2 training step of the shipped architecture on CPU, and where its time goes.
+
+A step as ``training.finetune`` runs it: intent cross-entropy + phoneme CTC over a batch of clips, backward,
+gradient clipping, AdamW. Random weights and random audio (speed does not depend on them). Prints the
+median step time per thread count and, with ``--profile``, torch's per-operator table of one step, so a
+change to the model's code can be judged by what it saves per step, not by a whole training run.
+
+    python bench/bench_train_step.py                    # batch 12 x 3.25 s, threads 1 and 2
+    python bench/bench_train_step.py --threads 2 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
+from ivr.model import tiny_8k
+from ivr.model.model import IntentModel, build_model
+
+LABELS = 18  # the 17 default intents and out_of_scope
+PHONEMES = 51  # the CTC inventory of training.synth, blank included
+TARGET_PER_SECOND = 12  # phonemes per second of speech, about what the corpus's sentences carry
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_interop_threads(1)
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"batch {args.batch} x {args.seconds:g} s, {args.repeats} timed steps after {args.warmup} warm-up"
+    )
+    print("| threads | seconds per step (median) | min | max |")
+    print("|---|---|---|---|")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        step = make_step(args.batch, args.seconds)
+        for _ in range(args.warmup):
+            step()
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        print(
+            f"| {threads} | {statistics.median(times):.3f} | {min(times):.3f} | {max(times):.3f} |",
+            flush=True,
+        )
+        if args.profile:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                step()
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile_rows))
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batch", type=int, default=12, help="clips per step (stage 2's batch_size)")
+    parser.add_argument("--seconds", type=float, default=3.25, help="clip length: a length-bucketed batch")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print the per-operator table of one step")
+    parser.add_argument("--profile-rows", type=int, default=20)
+    return parser.parse_args(argv)
+
+
+def make_step(batch: int, seconds: float) -> Callable[[], None]:
+    """One training step of a fresh ``tiny_8k`` intent model, as a callable."""
+    torch.manual_seed(0)
+    dims = tiny_8k()
+    model: IntentModel = build_model(dims, [f"intent{i}" for i in range(LABELS)], PHONEMES).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    samples = int(seconds * dims.sample_rate_hz)
+    wave = 0.1 * torch.randn(batch, samples)
+    lengths = torch.full((batch,), samples, dtype=torch.int64)
+    labels = torch.randint(LABELS, (batch,))
+    target_len = max(1, int(seconds * TARGET_PER_SECOND))
+    targets = torch.randint(1, PHONEMES, (batch, target_len))
+    target_lengths = torch.full((batch,), target_len, dtype=torch.int64)
+
+    def step() -> None:
+        out = model(wave, lengths)
+        assert out.ctc_log_probs is not None
+        ctc = F.ctc_loss(out.ctc_log_probs.transpose(0, 1), targets, out.frame_lengths, target_lengths)
+        loss = F.cross_entropy(out.intent_logits, labels) + 2.0 * ctc
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    return step
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
