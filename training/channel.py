@@ -154,10 +154,15 @@ def warp_voice(x: Audio, max_deviation: float, rng: np.random.Generator) -> Audi
     Few synthetic voices become many speakers this way (Ko et al., 2015, for speech recognition).
     """
     steps = round(max_deviation * WARP_GRID)
-    factor = WARP_GRID + int(rng.integers(-steps, steps + 1))
-    if factor == WARP_GRID:
+    return speed_up(x, (WARP_GRID + int(rng.integers(-steps, steps + 1))) / WARP_GRID)
+
+
+def speed_up(x: Audio, factor: float) -> Audio:
+    """``x`` played ``factor`` times as fast (> 1: shorter, higher), ``factor`` rounded to the 1/40 grid."""
+    step = round(factor * WARP_GRID)
+    if step == WARP_GRID:
         return np.asarray(x, np.float32)
-    return signal.resample_poly(x, WARP_GRID, factor).astype(np.float32)
+    return signal.resample_poly(x, WARP_GRID, step).astype(np.float32)
 
 
 def draw_line_filter(

@@ -18,24 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from ivr.intents import OUT_OF_SCOPE
 from ivr.runtime.classify import Classifier
-from training.channel import WARP_GRID
+from training.channel import speed_up
 from training.data import DEFAULT_CHANNEL, ClipBank
 from training.evaluate import classify_results, transcript_error_rate
 from training.manifest import Utterance, read_manifest
 
 FACTORS = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2)
-
-
-def warp_by(clip: np.ndarray, factor: float) -> np.ndarray:
-    """``clip`` played ``factor`` times as fast (on warp_voice's 1/40 grid)."""
-    step = round(factor * WARP_GRID)
-    if step == WARP_GRID:
-        return np.asarray(clip, np.float32)
-    return signal.resample_poly(clip, WARP_GRID, step).astype(np.float32)
 
 
 def pick(utts: Sequence[Utterance], split: str, per_voice: int, seed: int) -> list[Utterance]:
@@ -60,7 +51,7 @@ def probe(
     voices = sorted({u.voice for u in utts})
     out: dict[str, dict[str, dict[str, float | None]]] = {v or "-": {} for v in voices}
     for factor in factors:
-        warped = ClipBank(utts, [warp_by(c, factor) for c in bank.clips])
+        warped = ClipBank(utts, [speed_up(c, factor) for c in bank.clips])
         results = classify_results(classifier, warped, channel=DEFAULT_CHANNEL)
         for voice in voices:
             rows = [i for i, u in enumerate(utts) if u.voice == voice]

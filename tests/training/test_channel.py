@@ -19,6 +19,7 @@ from training.channel import (
     pink_noise,
     rms,
     set_level,
+    speed_up,
     warp_voice,
     white_noise,
 )
@@ -156,3 +157,11 @@ def test_voice_warp_moves_pitch_and_duration_together_within_its_range():
         factor = len(x) / len(y)
         assert dominant_hz(y) == pytest.approx(500.0 * factor, abs=2.0)  # faster is higher
     np.testing.assert_array_equal(warp_voice(x, 0.0, np.random.default_rng(0)), x)
+
+
+def test_speed_up_plays_a_clip_faster_or_slower_by_a_fixed_factor():
+    x = tone(500.0)
+    assert np.array_equal(speed_up(x, 1.0), x)
+    faster, slower = speed_up(x, 1.25), speed_up(x, 0.8)
+    assert len(faster) == 6400 and dominant_hz(faster) == pytest.approx(625.0, abs=2.0)
+    assert len(slower) == 10000 and dominant_hz(slower) == pytest.approx(400.0, abs=2.0)
