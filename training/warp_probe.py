@@ -48,13 +48,12 @@ def probe(
     classifier = Classifier.from_checkpoint(model)
     utts = pick(read_manifest(manifest), split, per_voice, seed)
     bank = ClipBank.load(utts, manifest.parent / "cache")
-    voices = sorted({u.voice for u in utts})
-    out: dict[str, dict[str, dict[str, float | None]]] = {v or "-": {} for v in voices}
+    rows_of = {v: [i for i, u in enumerate(utts) if u.voice == v] for v in sorted({u.voice for u in utts})}
+    out: dict[str, dict[str, dict[str, float | None]]] = {v or "-": {} for v in rows_of}
     for factor in factors:
         warped = ClipBank(utts, [speed_up(c, factor) for c in bank.clips])
         results = classify_results(classifier, warped, channel=DEFAULT_CHANNEL)
-        for voice in voices:
-            rows = [i for i, u in enumerate(utts) if u.voice == voice]
+        for voice, rows in rows_of.items():
             correct = [results[i].intent == utts[i].label for i in rows]
             out[voice or "-"][f"{factor:g}"] = {
                 "inscope_accuracy": float(np.mean(correct)),
