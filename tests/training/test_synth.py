@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import wave
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from ivr.audio.wav import read_wav
 from tests.conftest import require_binaries
 from training import synth
 from training.synth import (
+    FLITE_VOICES,
     HELDOUT_VOICES,
     PHONEMES,
     SynthError,
@@ -24,6 +27,7 @@ from training.synth import (
     normalize_ipa,
     phoneme_ids,
     phonemize,
+    sample_jobs,
     synthesize,
 )
 
@@ -45,6 +49,25 @@ def test_voice_split_holds_out_whole_voices_of_both_engines():
     assert {k.split(":")[0] for k in HELDOUT_VOICES} == {"espeak", "flite"}
     assert len(keys - HELDOUT_VOICES) >= 9
     assert all(v.heldout == (v.key in HELDOUT_VOICES) for v in voices)
+
+
+def test_every_base_voice_is_about_equally_likely_whatever_its_variants():
+    voices = [v for v in all_voices() if not v.heldout]
+    keys = {v.key for v in voices}
+    jobs = sample_jobs([f"sentence {i}" for i in range(3000)], voices, seed=0)
+    counts = Counter(job.voice.key for job in jobs)
+    assert set(counts) == keys
+    expected = len(jobs) / len(keys)
+    assert all(0.8 * expected < n < 1.2 * expected for n in counts.values())
+    assert len({job.voice for job in jobs if job.voice.key == "espeak:en-us"}) > 40  # variants still vary
+
+
+@pytest.mark.usefixtures("needs_flite")
+@pytest.mark.parametrize("name", FLITE_VOICES)
+def test_every_flite_voice_speaks_any_sentence(name: str, tmp_path: Path):
+    job = SynthJob("i would like to check the balance on my account", Voice("flite", name))
+    with wave.open(str(synthesize(job, tmp_path))) as w:
+        assert w.getnframes() / w.getframerate() > 1.5  # awb_time, a talking clock, gave 0.49 s
 
 
 def test_commands_carry_rate_and_pitch(tmp_path):
