@@ -7,7 +7,7 @@ shorter (factor > 1) or longer (< 1) vocal tract: training with a wider ``voice_
 A voice that is poor at every factor differs in something a speed change does not move.
 
     python -m training.warp_probe --model models/ivr-tiny-8k.safetensors \
-        --manifest data/corpus-voices/manifest.jsonl --split test_voice --out runs/warp-probe
+        --manifest data/corpus/manifest.jsonl --split test_voice --out runs/warp-probe
 """
 
 from __future__ import annotations
