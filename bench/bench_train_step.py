@@ -7,6 +7,7 @@ change to the model's code can be judged by what it saves per step, not by a who
 
     python bench/bench_train_step.py                    # batch 12 x 3.25 s, threads 1 and 2
     python bench/bench_train_step.py --threads 2 --profile
+    python bench/bench_train_step.py --threads 2 --compile   # torch.compile the feature encoder
 """
 
 from __future__ import annotations
@@ -40,9 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        step = make_step(args.batch, args.seconds)
-        for _ in range(args.warmup):
+        step = make_step(args.batch, args.seconds, compile_features=args.compile)
+        for i in range(args.warmup):
+            start = time.perf_counter()
             step()
+            if args.compile:
+                print(f"# warm-up step {i + 1}: {time.perf_counter() - start:.1f} s (compiling)", flush=True)
+        if args.compile:
+            # Stage 2's batches are length-bucketed: every new clip length is a new shape to compile.
+            start = time.perf_counter()
+            make_step(args.batch, args.seconds + 0.5, compile_features=True)()
+            print(f"# a step at a new clip length: {time.perf_counter() - start:.1f} s", flush=True)
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -70,14 +79,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print the per-operator table of one step")
     parser.add_argument("--profile-rows", type=int, default=20)
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the convolutional feature encoder"
+    )
     return parser.parse_args(argv)
 
 
-def make_step(batch: int, seconds: float) -> Callable[[], None]:
+def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> Callable[[], None]:
     """One training step of a fresh ``tiny_8k`` intent model, as a callable."""
     torch.manual_seed(0)
     dims = tiny_8k()
     model: IntentModel = build_model(dims, [f"intent{i}" for i in range(LABELS)], PHONEMES).train()
+    if compile_features:
+        features = model.encoder.feature_encoder
+        model.encoder.feature_encoder = torch.compile(features)  # type: ignore[assignment]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     samples = int(seconds * dims.sample_rate_hz)
     wave = 0.1 * torch.randn(batch, samples)
