@@ -49,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# warm-up step {i + 1}: {time.perf_counter() - start:.1f} s (compiling)", flush=True)
         if args.compile:
             # Stage 2's batches are length-bucketed: every new clip length is a new shape to compile.
-            start = time.perf_counter()
-            make_step(args.batch, args.seconds + 0.5, compile_features=True)()
-            print(f"# a step at a new clip length: {time.perf_counter() - start:.1f} s", flush=True)
+            for clip_seconds in (args.seconds + 0.5, args.seconds - 0.5, args.seconds + 1.0):
+                start = time.perf_counter()
+                step(clip_seconds)
+                print(
+                    f"# a step at a new length, {clip_seconds:g} s: {time.perf_counter() - start:.1f} s",
+                    flush=True,
+                )
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -85,8 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> Callable[[], None]:
-    """One training step of a fresh ``tiny_8k`` intent model, as a callable."""
+def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> Callable[..., None]:
+    """One training step of a fresh ``tiny_8k`` intent model on random audio, as a callable (a clip length
+    other than ``seconds`` may be passed)."""
     torch.manual_seed(0)
     dims = tiny_8k()
     model: IntentModel = build_model(dims, [f"intent{i}" for i in range(LABELS)], PHONEMES).train()
@@ -94,15 +99,15 @@ def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> 
         features = model.encoder.feature_encoder
         model.encoder.feature_encoder = torch.compile(features)  # type: ignore[assignment]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    samples = int(seconds * dims.sample_rate_hz)
-    wave = 0.1 * torch.randn(batch, samples)
-    lengths = torch.full((batch,), samples, dtype=torch.int64)
-    labels = torch.randint(LABELS, (batch,))
-    target_len = max(1, int(seconds * TARGET_PER_SECOND))
-    targets = torch.randint(1, PHONEMES, (batch, target_len))
-    target_lengths = torch.full((batch,), target_len, dtype=torch.int64)
 
-    def step() -> None:
+    def step(clip_seconds: float = seconds) -> None:
+        samples = int(clip_seconds * dims.sample_rate_hz)
+        wave = 0.1 * torch.randn(batch, samples)
+        lengths = torch.full((batch,), samples, dtype=torch.int64)
+        labels = torch.randint(LABELS, (batch,))
+        target_len = max(1, int(clip_seconds * TARGET_PER_SECOND))
+        targets = torch.randint(1, PHONEMES, (batch, target_len))
+        target_lengths = torch.full((batch,), target_len, dtype=torch.int64)
         out = model(wave, lengths)
         assert out.ctc_log_probs is not None
         ctc = F.ctc_loss(out.ctc_log_probs.transpose(0, 1), targets, out.frame_lengths, target_lengths)
