@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check ivr tests training bench
 	$(BIN)/mypy
 
-model: $(STAMP)  ## train the shipped model end to end (~2-2.5 h on 2 CPU cores, resumable)
+model: $(STAMP)  ## train the shipped model end to end (2 CPU cores: ~2.5 h with AVX-512 BF16, ~5 h without; resumable)
 	bash training/make_model.sh
 
 model-smoke: $(STAMP)  ## the same recipe on ~100 clips and a few steps (~2 minutes)

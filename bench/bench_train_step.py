@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             step()
             if args.compile:
-                print(f"# warm-up step {i + 1}: {time.perf_counter() - start:.1f} s (compiling)", flush=True)
+                print(f"# warm-up step {i + 1}: {time.perf_counter() - start:.1f} s", flush=True)
         if args.compile:
             # Stage 2's batches are length-bucketed: every new clip length is a new shape to compile.
             for clip_seconds in (args.seconds + 0.5, args.seconds - 0.5, args.seconds + 1.0):

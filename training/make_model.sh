@@ -2,7 +2,8 @@
 # The whole recipe, end to end: corpus -> stage 1 -> stage 2 -> stage 2b -> evaluation -> models/.
 #
 # Resumable: each stage is skipped when its output exists, and an interrupted training stage
-# continues from its last checkpoint (runs/*/state.pt). Sized for 2 CPU cores in about 2.5 hours.
+# continues from its last checkpoint (runs/*/state.pt). On 2 CPU cores: about 2.5 hours with AVX-512 BF16,
+# about 5 hours without (float32).
 #
 #   training/make_model.sh            # the shipped model (make model)
 #   training/make_model.sh --smoke    # a minute-long dry run into data/smoke and runs/smoke
