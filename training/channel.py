@@ -1,9 +1,9 @@
 """The telephony channel, applied to clean speech on the fly: what a call does to a voice.
 
-Order follows the signal path: the caller's voice (speed-perturbed in training, if asked), the
-caller's room (leading/trailing silence, level, background noise), the phone network (300-3400 Hz
-band, or a band drawn per clip from ``LineFilterSpread``; G.711 companding, occasional clipping) and
-the RTP leg (lost 20 ms packets, concealed by repeating the last good one, fading). Every function is
+Order follows the signal path: the caller's voice (speed-perturbed and formant-shifted in training,
+if asked), the caller's room (leading/trailing silence, level, background noise), the phone network
+(300-3400 Hz band, or a band drawn per clip from ``LineFilterSpread``; G.711 companding, occasional
+clipping) and the RTP leg (lost 20 ms packets, concealed by repeating the last good one, fading). Every function is
 pure given its ``np.random.Generator``, so a seed reproduces an augmented clip exactly.
 """
 
@@ -50,6 +50,9 @@ class ChannelConfig:
     band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band (ivr.audio.band)
     line_filters: LineFilterSpread | None = None  # None: every clip through ``band_hz`` (evaluation)
     voice_warp: float = 0.0  # > 0: speed perturbation by a factor within 1 +- this (training; see warp_voice)
+    formant_shift: float = (
+        0.0  # > 0: spectral envelope moved by a factor within 1 +- this (see shift_formants)
+    )
     codecs: tuple[str, ...] = ("ulaw", "ulaw", "alaw", "pcm16")  # drawn uniformly: mostly µ-law
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # speech RMS level after the caller's gain
     noise_prob: float = 0.8  # share of clips with background noise
@@ -165,6 +168,41 @@ def speed_up(x: Audio, factor: float) -> Audio:
     return signal.resample_poly(x, WARP_GRID, step).astype(np.float32)
 
 
+FORMANT_FFT = 256  # 32 ms frames at 8 kHz: a few pitch periods, so harmonics stay resolved
+FORMANT_LIFTER = (
+    24  # cepstral coefficients kept as the envelope: quefrency < 3 ms, below a 330 Hz pitch period
+)
+
+
+def shift_formants(x: Audio, factor: float) -> Audio:
+    """``x`` with its spectral envelope stretched along frequency by ``factor`` (> 1: formants up, as from
+    a shorter vocal tract), its pitch, timing and phase kept.
+
+    Each frame's log spectrum is split into a cepstrally smoothed envelope and the fine structure
+    (harmonics) riding on it; only the envelope is resampled. Speed perturbation (``warp_voice``) moves
+    pitch and formants together; this moves formants alone, so a few voices cover more of the
+    pitch-formant plane.
+    """
+    if factor == 1.0 or len(x) < FORMANT_FFT:
+        return np.asarray(x, np.float32)
+    hop = FORMANT_FFT // 4
+    _, _, spec = signal.stft(x, nperseg=FORMANT_FFT, noverlap=FORMANT_FFT - hop, boundary="even")
+    log_mag = np.log(np.abs(spec) + 1e-7)  # (bins, frames)
+    cepstrum = np.fft.irfft(log_mag, axis=0)
+    cepstrum[FORMANT_LIFTER : -FORMANT_LIFTER + 1] = 0.0
+    envelope = np.fft.rfft(cepstrum, axis=0).real
+    bins = np.arange(log_mag.shape[0], dtype=np.float64)
+    source = np.clip(bins / factor, 0, bins[-1])  # the envelope at f/factor lands at f
+    lo = np.floor(source).astype(int)
+    hi = np.minimum(lo + 1, len(bins) - 1)
+    frac = (source - lo)[:, None]
+    moved = envelope[lo] * (1 - frac) + envelope[hi] * frac
+    shifted = spec * np.exp(moved - envelope)
+    _, y = signal.istft(shifted, nperseg=FORMANT_FFT, noverlap=FORMANT_FFT - hop, boundary=True)
+    y = y[: len(x)]
+    return np.pad(y, (0, len(x) - len(y))).astype(np.float32)
+
+
 def draw_line_filter(
     spread: LineFilterSpread, rng: np.random.Generator
 ) -> tuple[tuple[float, float], int] | None:
@@ -199,6 +237,8 @@ def apply_channel(
     if config.voice_warp > 0:
         x = warp_voice(x, config.voice_warp, rng)
     y = resample(x, rate_hz, sr) if rate_hz != sr else np.asarray(x, np.float32)
+    if config.formant_shift > 0:
+        y = shift_formants(y, 1 + rng.uniform(-config.formant_shift, config.formant_shift))
     lo, hi = config.silence_ms
     y = pad_silence(y, *(int(rng.integers(lo, hi + 1)) * sr // 1000 for _ in range(2)))
     y = set_level(y, rng.uniform(*config.level_dbfs))

@@ -39,6 +39,7 @@ class TrainConfig:
     channel: bool = True  # apply the telephony channel on the fly
     line_filter_spread: bool = False  # stage 2: training clips cross band filters that differ (dev does not)
     voice_warp: float = 0.0  # stage 2: speed perturbation of training clips by 1 +- this (0: off; dev: off)
+    formant_shift: float = 0.0  # stage 2: training clips' spectral envelope moved by 1 +- this, pitch kept
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
     # optimization
     seed: int = 1337
@@ -59,6 +60,8 @@ class TrainConfig:
     # stage 2b: the phoneme (text) intent head
     text_per_label: int = 2000  # unsynthesized phrasings per label for the text head; 0 = decodes only
     text_bank: bool = False  # also phrasings of the text-only bank (training/text_bank.py)
+    off_topic_bank: bool = False  # out_of_scope phrasings of training/off_topic_bank.py too
+    oos_text_per_label: int | None = None  # out_of_scope's unsynthesized phrasings; None = text_per_label
     text_reader: str = "bigru"  # the text head's reader: "bigru" or "ngram" (bag of phoneme n-grams)
     decode_draws: int = 2  # channel draws per training clip decoded by the stage-2 model
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
@@ -90,6 +93,10 @@ class TrainConfig:
             problems.append(f"ctc_weight must be >= 0, got {self.ctc_weight}")
         if self.text_per_label < 0 or self.decode_draws < 1 or not 0 < self.decode_fraction <= 1:
             problems.append("text_per_label must be >= 0, decode_draws >= 1, decode_fraction in (0, 1]")
+        if self.oos_text_per_label is not None and self.oos_text_per_label < 0:
+            problems.append(f"oos_text_per_label must be >= 0 or null, got {self.oos_text_per_label}")
+        if not (0 <= self.voice_warp < 0.5 and 0 <= self.formant_shift < 0.5):
+            problems.append("voice_warp and formant_shift must be within [0, 0.5)")
         if self.corruption_scale < 0:
             problems.append(f"corruption_scale must be >= 0, got {self.corruption_scale}")
         if self.text_reader not in TEXT_READERS:
@@ -170,6 +177,12 @@ def _build(values: dict[str, tuple[Any, str]]) -> TrainConfig:
                 value = float(value)
             elif value != int(value):
                 problems.append(f"{where}: {key} must be a whole number, got {value!r}")
+            else:
+                value = int(value)
+        elif default is None and value is not None:  # the optional counts: a whole number or null
+            value = _number(value)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value != int(value):
+                problems.append(f"{where}: {key} must be a whole number or null, got {value!r}")
             else:
                 value = int(value)
         elif isinstance(default, str) and not isinstance(value, str):

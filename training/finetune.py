@@ -28,7 +28,7 @@ from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model import dims as model_dims
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
-from ivr.model.model import IntentModel, build_model
+from ivr.model.model import IntentModel, build_model, head_dims
 from training.calibrate import choose_threshold, fit_temperature
 from training.channel import ChannelConfig
 from training.config import TrainConfig, load_config, lr_at
@@ -89,7 +89,7 @@ def train(cfg: TrainConfig) -> Path:
     label_index = {label: i for i, label in enumerate(labels)}
     use_ctc = cfg.ctc_weight > 0 and any(u.phonemes for u in train_bank.utterances)
 
-    # -- model: the stage-1 encoder (or a random one) under fresh heads --------------------------
+    # -- model: the init encoder (or a random one) under its heads where they fit, else fresh ones -
     model = init_model(cfg, labels, use_ctc).to(d.device)
     if cfg.freeze_feature_encoder:
         model.freeze_feature_encoder()
@@ -179,21 +179,43 @@ def train(cfg: TrainConfig) -> Path:
 
 def training_channel(cfg: TrainConfig) -> ChannelConfig | None:
     """What training clips cross: the evaluation channel, or one with phone lines whose filters differ and
-    voices speed-perturbed; ``None`` without a channel. Dev always crosses the evaluation channel."""
+    voices speed-perturbed and formant-shifted; ``None`` without a channel. Dev always crosses the
+    evaluation channel."""
     if not cfg.channel:
         return None
-    return replace(SPREAD_CHANNEL if cfg.line_filter_spread else DEFAULT_CHANNEL, voice_warp=cfg.voice_warp)
+    return replace(
+        SPREAD_CHANNEL if cfg.line_filter_spread else DEFAULT_CHANNEL,
+        voice_warp=cfg.voice_warp,
+        formant_shift=cfg.formant_shift,
+    )
 
 
 def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentModel:
-    """Fresh heads over the ``cfg.init`` encoder (its dims win), or over a random ``cfg.preset`` one."""
+    """Heads over the ``cfg.init`` encoder (its dims win), or over a random ``cfg.preset`` one.
+
+    A stage-2 model as ``init`` also lends its heads where they fit: its CTC head (same phoneme
+    inventory) and its intent head when the label set is the same (both sorted), so fine-tuning the
+    shipped model on a call center's own recordings of the default intents starts from what it knows.
+    """
     vocab = len(PHONEMES) if use_ctc else None
     if not cfg.init:
         return build_model(getattr(model_dims, cfg.preset)(), labels, vocab)
     loaded = load_checkpoint(cfg.init)
-    model = build_model(loaded.dims, labels, vocab)
-    encoder = loaded.model.encoder if isinstance(loaded.model, IntentModel) else loaded.model
-    model.encoder.load_state_dict(encoder.state_dict())
+    if not isinstance(loaded.model, IntentModel):
+        model = build_model(loaded.dims, labels, vocab)
+        model.encoder.load_state_dict(loaded.model.state_dict())
+        return model
+    source = loaded.model
+    model = build_model(loaded.dims, labels, head=replace(head_dims(source), ctc_vocab_size=vocab))
+    model.encoder.load_state_dict(source.encoder.state_dict())
+    if (
+        model.ctc_head is not None
+        and source.ctc_head is not None
+        and source.ctc_head.proj.out_features == model.ctc_head.proj.out_features
+    ):
+        model.ctc_head.load_state_dict(source.ctc_head.state_dict())
+    if list(source.labels) == labels:
+        model.intent_head.load_state_dict(source.intent_head.state_dict())
     return model
 
 

@@ -19,7 +19,9 @@ import functools
 import itertools
 import random
 import re
+from collections.abc import Mapping
 
+from training.off_topic_bank import OFF_TOPIC_SLOTS, OFF_TOPIC_TEMPLATES
 from training.phrases import TEMPLATES, Phrase, Wording, decorate, expand, templates_of
 
 TEXT_BANK_SPLIT = "text_bank"  # the corpus split of synthesized text-bank sentences
@@ -2712,10 +2714,10 @@ TEXT_TEMPLATES: dict[str, tuple[str, ...]] = {
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
-def expand_text(template: str) -> list[str]:
+def expand_text(template: str, slots: Mapping[str, tuple[str, ...]] = TEXT_SLOTS) -> list[str]:
     """Every sentence of ``template``: one per combination of its slots' values, in slot order."""
     names = list(dict.fromkeys(_SLOT.findall(template)))
-    combos = itertools.product(*(TEXT_SLOTS[name] for name in names))
+    combos = itertools.product(*(slots[name] for name in names))
     return [template.format_map(dict(zip(names, values, strict=True))) for values in combos]
 
 
@@ -2743,6 +2745,17 @@ def text_bank_pool(label: str, corpus_seed: int = 0) -> list[tuple[str, str]]:
     """
     unheard = _unheard_wording(corpus_seed)
     return [(t, s) for t in TEXT_TEMPLATES.get(label, ()) for s in expand_text(t) if not unheard.overlaps(s)]
+
+
+def off_topic_pool(corpus_seed: int = 0) -> dict[str, list[str]]:
+    """Template -> sentences of the off-topic bank (``training/off_topic_bank.py``) for out_of_scope,
+    minus every sentence that overlaps unheard wording under the family rule, as ``text_bank_pool``."""
+    unheard = _unheard_wording(corpus_seed)
+    pool = {
+        t: [s for s in expand_text(t, OFF_TOPIC_SLOTS) if not unheard.overlaps(s)]
+        for t in OFF_TOPIC_TEMPLATES
+    }
+    return {t: sentences for t, sentences in pool.items() if sentences}
 
 
 def bank_phrases(label: str, count: int, *, seed: int = 0, corpus_seed: int = 0) -> list[Phrase]:

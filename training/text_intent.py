@@ -57,7 +57,7 @@ from training.manifest import Utterance, read_manifest
 from training.phrases import TEMPLATES, Phrase, Wording, decorate, expand, template_families, templates_of
 from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
-from training.text_bank import expand_text, text_bank_pool
+from training.text_bank import expand_text, off_topic_pool, text_bank_pool
 from training.unheard import template_of
 
 FUSION_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # w in steps of 0.05
@@ -71,13 +71,21 @@ def train_templates(label: str, corpus_seed: int = 0) -> list[str]:
 
 
 def text_phrasings(
-    label: str, count: int, *, seed: int, corpus_seed: int = 0, text_bank: bool = False
+    label: str,
+    count: int,
+    *,
+    seed: int,
+    corpus_seed: int = 0,
+    text_bank: bool = False,
+    off_topic: bool = False,
 ) -> list[Phrase]:
     """``count`` decorated phrasings of ``label`` from ``train_templates``; deterministic.
 
     With ``text_bank`` the text-only bank (``training/text_bank.py``) is drawn from too, in proportion
     to its templates, minus whatever shares wording with held-out or calibration templates
-    (``text_bank_pool``).
+    (``text_bank_pool``). With ``off_topic``, out_of_scope's phrasings also come from the off-topic bank
+    (``off_topic_pool``), again in proportion to its templates, template first: a template with many
+    slot values is not drawn more often than a fixed sentence.
     """
     rng = random.Random(f"text_intent:{seed}:{label}")
     templates = train_templates(label, corpus_seed)
@@ -85,8 +93,17 @@ def text_phrasings(
     extra = text_bank_pool(label, corpus_seed) if text_bank else []
     extra_templates = len({t for t, _ in extra})
     share = extra_templates / (extra_templates + len(templates))
-    drawn = (rng.choice(extra if extra and rng.random() < share else pool) for _ in range(count))
-    return [Phrase(decorate(core, rng), label, t, "train") for t, core in drawn]
+    off = off_topic_pool(corpus_seed) if off_topic and label == OUT_OF_SCOPE else {}
+    off_templates = sorted(off)
+    off_share = len(off) / (len(off) + extra_templates + len(templates))
+
+    def draw() -> tuple[str, str]:
+        if off and rng.random() < off_share:
+            template = rng.choice(off_templates)
+            return template, rng.choice(off[template])
+        return rng.choice(extra if extra and rng.random() < share else pool)
+
+    return [Phrase(decorate(core, rng), label, t, "train") for t, core in (draw() for _ in range(count))]
 
 
 def word_lexicon(sentences: Sequence[str], *, workers: int = 1) -> dict[str, str]:
@@ -360,10 +377,19 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
             f"{model_path}: stage 2b learns from the phrase bank (training/phrases.py), and none of the "
             f"labels {labels} has one; use the stage-2 model as it is"
         )
+    per_label = {label: cfg.text_per_label for label in text_labels}
+    if cfg.oos_text_per_label is not None and OUT_OF_SCOPE in per_label:
+        per_label[OUT_OF_SCOPE] = cfg.oos_text_per_label
     phrasings = [
         p
         for label in text_labels
-        for p in text_phrasings(label, cfg.text_per_label, seed=cfg.seed, text_bank=cfg.text_bank)
+        for p in text_phrasings(
+            label,
+            per_label[label],
+            seed=cfg.seed,
+            text_bank=cfg.text_bank,
+            off_topic=cfg.off_topic_bank,
+        )
     ]
     check = [p.text for p in text_phrasings(text_labels[0], 1, seed=cfg.seed)] + [
         p.text for label in text_labels for p in text_phrasings(label, 3, seed=cfg.seed + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import signal
 
 from tests import conftest
 from training.channel import (
@@ -19,6 +20,7 @@ from training.channel import (
     pink_noise,
     rms,
     set_level,
+    shift_formants,
     speed_up,
     warp_voice,
     white_noise,
@@ -165,3 +167,46 @@ def test_speed_up_plays_a_clip_faster_or_slower_by_a_fixed_factor():
     faster, slower = speed_up(x, 1.25), speed_up(x, 0.8)
     assert len(faster) == 6400 and dominant_hz(faster) == pytest.approx(625.0, abs=2.0)
     assert len(slower) == 10000 and dominant_hz(slower) == pytest.approx(400.0, abs=2.0)
+
+
+def voiced(pitch_hz: float, formant_hz: float, seconds: float = 1.0) -> np.ndarray:
+    """A pulse train at ``pitch_hz`` through one resonance at ``formant_hz``: a crude sustained vowel."""
+    n = int(seconds * SR)
+    pulses = np.zeros(n)
+    pulses[:: round(SR / pitch_hz)] = 1.0
+    r, theta = 0.97, 2 * np.pi * formant_hz / SR
+    y = signal.lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], pulses)
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def envelope_peak_hz(y: np.ndarray) -> float:
+    freqs, power = signal.welch(y, SR, nperseg=256)  # 31 Hz bins: harmonics at 125 Hz smear into the envelope
+    return float(freqs[np.argmax(power)])
+
+
+def pitch_hz(y: np.ndarray) -> float:
+    ac = np.correlate(y, y, "full")[len(y) - 1 :]
+    lag = 20 + int(np.argmax(ac[20:200]))  # 40-400 Hz
+    return SR / lag
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.2])
+def test_shift_formants_moves_the_envelope_and_keeps_pitch_and_length(factor):
+    x = voiced(125.0, 1000.0)
+    y = shift_formants(x, factor)
+    assert len(y) == len(x) and y.dtype == np.float32
+    assert envelope_peak_hz(x) == pytest.approx(1000.0, abs=70.0)
+    assert envelope_peak_hz(y) == pytest.approx(1000.0 * factor, abs=70.0)
+    assert pitch_hz(y) == pytest.approx(125.0, abs=3.0)
+    np.testing.assert_array_equal(shift_formants(x, 1.0), x)
+
+
+def test_formant_shift_is_off_by_default_and_seeded_when_on():
+    x = voiced(125.0, 1000.0)
+    plain = apply_channel(x, SR, np.random.default_rng(4))
+    assert np.array_equal(
+        plain, apply_channel(x, SR, np.random.default_rng(4), ChannelConfig(formant_shift=0.0))
+    )
+    shifted = ChannelConfig(formant_shift=0.15)
+    a, b = (apply_channel(x, SR, np.random.default_rng(4), shifted) for _ in range(2))
+    assert np.array_equal(a, b) and not np.array_equal(a, plain)

@@ -139,9 +139,13 @@ def test_training_clips_cross_the_spread_channel_and_dev_the_evaluation_one(
         return make_batch(bank, indices, rng, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(finetune, "make_batch", spy)
-    finetune.train(smoke(tiny_corpus, tmp_path, max_steps=2, line_filter_spread=True, voice_warp=0.1))
+    cfg = smoke(
+        tiny_corpus, tmp_path, max_steps=2, line_filter_spread=True, voice_warp=0.1, formant_shift=0.15
+    )
+    finetune.train(cfg)
     (train,) = channels["train"]
     assert train.line_filters is not None and train.voice_warp == 0.1  # type: ignore[attr-defined]
+    assert train.formant_shift == 0.15  # type: ignore[attr-defined]
     assert channels["dev"] == {DEFAULT_CHANNEL}
 
 
@@ -176,3 +180,29 @@ def test_ddp_on_cpu_with_two_gloo_processes(stage: str, tiny_corpus: Path, tmp_p
         tmp_path / ("encoder.safetensors" if stage == "pretrain" else "model.safetensors")
     )
     assert isinstance(loaded.model, Wav2Vec2Encoder if stage == "pretrain" else IntentModel)
+
+
+def test_finetune_from_a_stage2_model_keeps_the_heads_that_fit(tmp_path: Path):
+    from ivr.model.checkpoint import save_checkpoint
+    from ivr.model.model import build_model
+    from tests.model.helpers import small_dims
+
+    labels = ["check_balance", "deny", "out_of_scope"]
+    source = build_model(small_dims(), labels, len(PHONEMES))
+    path = tmp_path / "stage2.safetensors"
+    save_checkpoint(path, source)
+
+    def same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+        return all(
+            torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+        )
+
+    kept = finetune.init_model(TrainConfig(init=str(path)), labels, use_ctc=True)
+    assert same(kept.encoder, source.encoder) and same(kept.intent_head, source.intent_head)
+    assert kept.ctc_head is not None and source.ctc_head is not None and same(kept.ctc_head, source.ctc_head)
+    # A call center's own intent set: a fresh intent head, the phoneme (CTC) head still kept.
+    other = finetune.init_model(TrainConfig(init=str(path)), ["refund", "out_of_scope"], use_ctc=True)
+    assert other.labels == ("refund", "out_of_scope") and same(other.encoder, source.encoder)
+    assert other.ctc_head is not None and same(other.ctc_head, source.ctc_head)
+    # Without the CTC task (ctc_weight 0) no CTC head is built, whatever the source had.
+    assert finetune.init_model(TrainConfig(init=str(path)), labels, use_ctc=False).ctc_head is None

@@ -135,6 +135,30 @@ def test_the_text_only_bank_adds_wording_but_never_the_unheard_templates(monkeyp
     assert not {p.template for p in mixed} & heldout_templates("check_balance", seed=0)
 
 
+def test_off_topic_phrasings_join_out_of_scope_only_by_template_and_never_unheard(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    held_sentence = next(
+        s for t in sorted(heldout_templates(OUT_OF_SCOPE, seed=0)) for s in expand(t) if len(s.split()) >= 3
+    )
+    slots = {"pet": tuple(f"{name} dog" for name in ("rex", "fido", "max", "bo", "spot", "buddy"))}
+    templates = ("my {pet} ate my homework", "is it sunny outside", f"oh {held_sentence} right")
+    monkeypatch.setattr(text_bank, "OFF_TOPIC_SLOTS", slots)
+    monkeypatch.setattr(text_bank, "OFF_TOPIC_TEMPLATES", templates)
+    pool = text_bank.off_topic_pool()
+    assert sorted(pool) == sorted(templates[:2])  # the template that says held-out wording is gone
+    assert len(pool["my {pet} ate my homework"]) == 6
+    assert text_intent.text_phrasings("deny", 300, seed=3, off_topic=True) == text_intent.text_phrasings(
+        "deny", 300, seed=3
+    )  # other labels draw exactly as before
+    drawn = text_intent.text_phrasings(OUT_OF_SCOPE, 3000, seed=3, text_bank=True, off_topic=True)
+    by_template = {t: sum(p.template == t for p in drawn) for t in templates[:2]}
+    # Each off-topic template is drawn about as often as any other template (1 / ~400 of the draws), the
+    # one with six slot values no more than the fixed sentence.
+    assert all(1 <= n <= 25 for n in by_template.values()), by_template
+    assert not {p.template for p in drawn} & heldout_templates(OUT_OF_SCOPE, seed=0)
+
+
 # Training decodes greedy, or beam-searched by a jackknife LM and joined by decodes of clips no stage trained
 # on (here the dev clips stand in for the corpus's text_bank split).
 @pytest.mark.parametrize(("lm_folds", "decode_splits"), [(0, ()), (2, ("dev",))])
