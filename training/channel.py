@@ -3,8 +3,8 @@
 Order follows the signal path: the caller's voice (speed-perturbed and formant-shifted in training,
 if asked), the caller's room (leading/trailing silence, level, background noise), the phone network
 (300-3400 Hz band, or a band drawn per clip from ``LineFilterSpread``; G.711 companding, occasional
-clipping) and the RTP leg (lost 20 ms packets, concealed by repeating the last good one, fading). Every function is
-pure given its ``np.random.Generator``, so a seed reproduces an augmented clip exactly.
+clipping) and the RTP leg (lost 20 ms packets, concealed by repeating the last good one, fading).
+Every function is pure given its ``np.random.Generator``, so a seed reproduces an augmented clip exactly.
 """
 
 from __future__ import annotations
@@ -50,9 +50,7 @@ class ChannelConfig:
     band_hz: tuple[float, float] = TELEPHONE_BAND_HZ  # the POTS voice band (ivr.audio.band)
     line_filters: LineFilterSpread | None = None  # None: every clip through ``band_hz`` (evaluation)
     voice_warp: float = 0.0  # > 0: speed perturbation by a factor within 1 +- this (training; see warp_voice)
-    formant_shift: float = (
-        0.0  # > 0: spectral envelope moved by a factor within 1 +- this (see shift_formants)
-    )
+    formant_shift: float = 0.0  # > 0: envelope moved by a factor within 1 +- this (shift_formants)
     codecs: tuple[str, ...] = ("ulaw", "ulaw", "alaw", "pcm16")  # drawn uniformly: mostly µ-law
     level_dbfs: tuple[float, float] = (-32.0, -12.0)  # speech RMS level after the caller's gain
     noise_prob: float = 0.8  # share of clips with background noise
@@ -169,9 +167,7 @@ def speed_up(x: Audio, factor: float) -> Audio:
 
 
 FORMANT_FFT = 256  # 32 ms frames at 8 kHz: a few pitch periods, so harmonics stay resolved
-FORMANT_LIFTER = (
-    24  # cepstral coefficients kept as the envelope: quefrency < 3 ms, below a 330 Hz pitch period
-)
+FORMANT_LIFTER = 24  # cepstral coefficients kept as the envelope: quefrency < 3 ms (pitch < 330 Hz)
 
 
 def shift_formants(x: Audio, factor: float) -> Audio:
