@@ -13,6 +13,7 @@ change to the model's code can be judged by what it saves per step, not by a who
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import statistics
 import time
@@ -100,14 +101,21 @@ def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> 
         model.encoder.feature_encoder = torch.compile(features)  # type: ignore[assignment]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-    def step(clip_seconds: float = seconds) -> None:
+    @functools.cache
+    def inputs(clip_seconds: float) -> tuple[torch.Tensor, ...]:
+        """One random batch per clip length, made once: the timed step is the model's work alone."""
         samples = int(clip_seconds * dims.sample_rate_hz)
-        wave = 0.1 * torch.randn(batch, samples)
-        lengths = torch.full((batch,), samples, dtype=torch.int64)
-        labels = torch.randint(LABELS, (batch,))
         target_len = max(1, int(clip_seconds * TARGET_PER_SECOND))
-        targets = torch.randint(1, PHONEMES, (batch, target_len))
-        target_lengths = torch.full((batch,), target_len, dtype=torch.int64)
+        return (
+            0.1 * torch.randn(batch, samples),
+            torch.full((batch,), samples, dtype=torch.int64),
+            torch.randint(LABELS, (batch,)),
+            torch.randint(1, PHONEMES, (batch, target_len)),
+            torch.full((batch,), target_len, dtype=torch.int64),
+        )
+
+    def step(clip_seconds: float = seconds) -> None:
+        wave, lengths, labels, targets, target_lengths = inputs(clip_seconds)
         out = model(wave, lengths)
         assert out.ctc_log_probs is not None
         ctc = F.ctc_loss(out.ctc_log_probs.transpose(0, 1), targets, out.frame_lengths, target_lengths)

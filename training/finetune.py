@@ -201,13 +201,12 @@ def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentMode
     if not cfg.init:
         return build_model(getattr(model_dims, cfg.preset)(), labels, vocab)
     loaded = load_checkpoint(cfg.init)
-    if not isinstance(loaded.model, IntentModel):
-        model = build_model(loaded.dims, labels, vocab)
-        model.encoder.load_state_dict(loaded.model.state_dict())
+    source = loaded.model if isinstance(loaded.model, IntentModel) else None
+    head = None if source is None else replace(head_dims(source), ctc_vocab_size=vocab)
+    model = build_model(loaded.dims, labels, vocab, head=head)
+    model.encoder.load_state_dict((loaded.model if source is None else source.encoder).state_dict())
+    if source is None:
         return model
-    source = loaded.model
-    model = build_model(loaded.dims, labels, head=replace(head_dims(source), ctc_vocab_size=vocab))
-    model.encoder.load_state_dict(source.encoder.state_dict())
     if (
         model.ctc_head is not None
         and source.ctc_head is not None

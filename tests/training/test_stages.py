@@ -14,9 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ivr.model.checkpoint import load_checkpoint
+from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.encoder import Wav2Vec2Encoder
-from ivr.model.model import IntentModel
+from ivr.model.model import IntentModel, build_model
+from tests.model.helpers import small_dims
 from training import finetune, pretrain
 from training.config import TrainConfig
 from training.data import DEFAULT_CHANNEL, Batch, ClipBank, make_batch
@@ -183,10 +184,6 @@ def test_ddp_on_cpu_with_two_gloo_processes(stage: str, tiny_corpus: Path, tmp_p
 
 
 def test_finetune_from_a_stage2_model_keeps_the_heads_that_fit(tmp_path: Path):
-    from ivr.model.checkpoint import save_checkpoint
-    from ivr.model.model import build_model
-    from tests.model.helpers import small_dims
-
     labels = ["check_balance", "deny", "out_of_scope"]
     source = build_model(small_dims(), labels, len(PHONEMES))
     path = tmp_path / "stage2.safetensors"
