@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
 from ivr.audio.resample import resample
+from ivr.audio.warp import WARP_GRID, shift_formants, speed_up
 
 Audio = npt.NDArray[np.float32]
 
@@ -146,9 +146,6 @@ def clip(x: Audio, rng: np.random.Generator) -> Audio:
     return (np.clip(x, -threshold, threshold) * (0.99 / threshold)).astype(np.float32)
 
 
-WARP_GRID = 40  # warp factors are p / 40: a polyphase resampler with small integer ratios
-
-
 def warp_voice(x: Audio, max_deviation: float, rng: np.random.Generator) -> Audio:
     """Speed perturbation: ``x`` resampled by a factor drawn from 1 +- ``max_deviation`` and played at
     its own rate, so pitch and formants move together as between a shorter and a longer vocal tract.
@@ -156,47 +153,6 @@ def warp_voice(x: Audio, max_deviation: float, rng: np.random.Generator) -> Audi
     """
     steps = round(max_deviation * WARP_GRID)
     return speed_up(x, (WARP_GRID + int(rng.integers(-steps, steps + 1))) / WARP_GRID)
-
-
-def speed_up(x: Audio, factor: float) -> Audio:
-    """``x`` played ``factor`` times as fast (> 1: shorter, higher), ``factor`` rounded to the 1/40 grid."""
-    step = round(factor * WARP_GRID)
-    if step == WARP_GRID:
-        return np.asarray(x, np.float32)
-    return signal.resample_poly(x, WARP_GRID, step).astype(np.float32)
-
-
-FORMANT_FFT = 256  # 32 ms frames at 8 kHz: a few pitch periods, so harmonics stay resolved
-FORMANT_LIFTER = 24  # cepstral coefficients kept as the envelope: quefrency < 3 ms (pitch < 330 Hz)
-
-
-def shift_formants(x: Audio, factor: float) -> Audio:
-    """``x`` with its spectral envelope stretched along frequency by ``factor`` (> 1: formants up, as from
-    a shorter vocal tract), its pitch, timing and phase kept.
-
-    Each frame's log spectrum is split into a cepstrally smoothed envelope and the fine structure
-    (harmonics) riding on it; only the envelope is resampled. Speed perturbation (``warp_voice``) moves
-    pitch and formants together; this moves formants alone, so a few voices cover more of the
-    pitch-formant plane.
-    """
-    if factor == 1.0 or len(x) < FORMANT_FFT:
-        return np.asarray(x, np.float32)
-    hop = FORMANT_FFT // 4
-    _, _, spec = signal.stft(x, nperseg=FORMANT_FFT, noverlap=FORMANT_FFT - hop, boundary="even")
-    log_mag = np.log(np.abs(spec) + 1e-7)  # (bins, frames)
-    cepstrum = np.fft.irfft(log_mag, axis=0)
-    cepstrum[FORMANT_LIFTER : -FORMANT_LIFTER + 1] = 0.0
-    envelope = np.fft.rfft(cepstrum, axis=0).real
-    bins = np.arange(log_mag.shape[0], dtype=np.float64)
-    source = np.clip(bins / factor, 0, bins[-1])  # the envelope at f/factor lands at f
-    lo = np.floor(source).astype(int)
-    hi = np.minimum(lo + 1, len(bins) - 1)
-    frac = (source - lo)[:, None]
-    moved = envelope[lo] * (1 - frac) + envelope[hi] * frac
-    shifted = spec * np.exp(moved - envelope)
-    _, y = signal.istft(shifted, nperseg=FORMANT_FFT, noverlap=FORMANT_FFT - hop, boundary=True)
-    y = y[: len(x)]
-    return np.pad(y, (0, len(x) - len(y))).astype(np.float32)
 
 
 def draw_line_filter(

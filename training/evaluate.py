@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ivr.audio.warp import VoiceView, parse_views
+from ivr.cli.train import add_evaluate_flags
 from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.runtime.classify import Classifier, ClassifyResult
@@ -237,6 +239,8 @@ def evaluate(
     threshold: float | None = None,
     oos_threshold: float | None = None,
     band_limit: bool = True,
+    views: Sequence[VoiceView] | None = None,
+    view_rule: str | None = None,
 ) -> dict[str, object]:
     """Score ``model`` on each split of ``manifest``; writes report.json, report.md and PNGs to ``out``.
 
@@ -259,6 +263,8 @@ def evaluate(
         "oos_threshold": classifier.oos_threshold,
         "channel": None if channel is None else asdict(channel),
         "band_limit": band_limit,
+        "views": [str(v) for v in classifier.views],
+        "view_rule": classifier.view_rule,
         "splits": {},
     }
     per: dict[str, float | None] = {}
@@ -388,25 +394,7 @@ def markdown(report: dict[str, object]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint on held-out splits.")
-    parser.add_argument("--model", type=Path, default=Path("runs/finetune/model.safetensors"))
-    parser.add_argument("--manifest", type=Path, default=Path("data/corpus/manifest.jsonl"))
-    parser.add_argument("--splits", default="test_voice,test_phrase")
-    parser.add_argument("--out", type=Path, default=Path("runs/eval"))
-    parser.add_argument("--no-channel", action="store_true", help="score clean audio")
-    parser.add_argument(
-        "--line-spread",
-        action="store_true",
-        help="cross phone lines whose band filters differ (LineFilterSpread) instead of the one telephone band",
-    )
-    parser.add_argument(
-        "--no-band-limit",
-        action="store_true",
-        help="feed clips that skipped a phone line to the model as they are",
-    )
-    parser.add_argument("--threshold", type=float, default=None, help="replace the checkpoint's threshold")
-    parser.add_argument(
-        "--oos-threshold", type=float, default=None, help="replace the checkpoint's out-of-scope threshold"
-    )
+    add_evaluate_flags(parser)
     print(markdown(evaluate_args(parser.parse_args(argv))))
     return 0
 
@@ -422,6 +410,8 @@ def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
         threshold=args.threshold,
         oos_threshold=args.oos_threshold,
         band_limit=not args.no_band_limit,
+        views=None if args.views is None else parse_views(args.views),
+        view_rule=args.view_rule,
     )
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ivr.audio.warp import speed_up
 from ivr.intents import OUT_OF_SCOPE
 from ivr.runtime.classify import Classifier
-from training.channel import speed_up
 from training.data import DEFAULT_CHANNEL, ClipBank
 from training.evaluate import classify_results, transcript_error_rate
 from training.manifest import Utterance, read_manifest

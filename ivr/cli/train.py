@@ -68,31 +68,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text.set_defaults(func=run_text_intent)
 
     ev = stages.add_parser("evaluate", help="accuracy, F1, out-of-scope rates and plots on held-out splits")
-    ev.add_argument("--model", type=Path, default=Path("runs/finetune/model.safetensors"))
-    ev.add_argument("--manifest", type=Path, default=Path("data/corpus/manifest.jsonl"))
-    ev.add_argument("--splits", default="test_voice,test_phrase", help="comma-separated split names")
-    ev.add_argument("--out", type=Path, default=Path("runs/eval"))
-    ev.add_argument("--no-channel", action="store_true", help="score the audio as is (real recordings)")
-    ev.add_argument(
+    add_evaluate_flags(ev)
+    ev.set_defaults(func=run_evaluate)
+
+
+def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ivr train evaluate`` and ``python -m training.evaluate`` (read by ``evaluate_args``)."""
+    parser.add_argument("--model", type=Path, default=Path("runs/finetune/model.safetensors"))
+    parser.add_argument("--manifest", type=Path, default=Path("data/corpus/manifest.jsonl"))
+    parser.add_argument("--splits", default="test_voice,test_phrase", help="comma-separated split names")
+    parser.add_argument("--out", type=Path, default=Path("runs/eval"))
+    parser.add_argument("--no-channel", action="store_true", help="score the audio as is (real recordings)")
+    parser.add_argument(
         "--line-spread",
         action="store_true",
         help="cross phone lines whose band filters differ instead of the one telephone band",
     )
-    ev.add_argument(
+    parser.add_argument(
         "--no-band-limit",
         action="store_true",
         help="feed clips that skipped a phone line to the model as they are (the classifier band-limits them)",
     )
-    ev.add_argument(
+    parser.add_argument(
         "--threshold", type=float, default=None, help="replace the model's arg-max probability threshold"
     )
-    ev.add_argument(
+    parser.add_argument(
         "--oos-threshold",
         type=float,
         default=None,
         help="replace the model's out-of-scope probability threshold",
     )
-    ev.set_defaults(func=run_evaluate)
+    parser.add_argument(
+        "--views",
+        default=None,
+        help="voice warps heard besides each clip as received, e.g. speed:0.9,formants:0.85 "
+        "(default: the model's own; '' for none)",
+    )
+    # The choices repeat ivr.runtime.classify.VIEW_RULES: this module's help must not load torch.
+    parser.add_argument(
+        "--view-rule", choices=("mean", "min_entropy"), default=None, help="how views combine"
+    )
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import signal
 
 from tests import conftest
+from tests.audio.test_warp import voiced
 from training.channel import (
     ChannelConfig,
     LineFilterSpread,
@@ -20,8 +20,6 @@ from training.channel import (
     pink_noise,
     rms,
     set_level,
-    shift_formants,
-    speed_up,
     warp_voice,
     white_noise,
 )
@@ -159,46 +157,6 @@ def test_voice_warp_moves_pitch_and_duration_together_within_its_range():
         factor = len(x) / len(y)
         assert dominant_hz(y) == pytest.approx(500.0 * factor, abs=2.0)  # faster is higher
     np.testing.assert_array_equal(warp_voice(x, 0.0, np.random.default_rng(0)), x)
-
-
-def test_speed_up_plays_a_clip_faster_or_slower_by_a_fixed_factor():
-    x = tone(500.0)
-    assert np.array_equal(speed_up(x, 1.0), x)
-    faster, slower = speed_up(x, 1.25), speed_up(x, 0.8)
-    assert len(faster) == 6400 and dominant_hz(faster) == pytest.approx(625.0, abs=2.0)
-    assert len(slower) == 10000 and dominant_hz(slower) == pytest.approx(400.0, abs=2.0)
-
-
-def voiced(pitch_hz: float, formant_hz: float, seconds: float = 1.0) -> np.ndarray:
-    """A pulse train at ``pitch_hz`` through one resonance at ``formant_hz``: a crude sustained vowel."""
-    n = int(seconds * SR)
-    pulses = np.zeros(n)
-    pulses[:: round(SR / pitch_hz)] = 1.0
-    r, theta = 0.97, 2 * np.pi * formant_hz / SR
-    y = signal.lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], pulses)
-    return (0.3 * y / np.abs(y).max()).astype(np.float32)
-
-
-def envelope_peak_hz(y: np.ndarray) -> float:
-    freqs, power = signal.welch(y, SR, nperseg=256)  # 31 Hz bins: harmonics at 125 Hz smear into the envelope
-    return float(freqs[np.argmax(power)])
-
-
-def pitch_hz(y: np.ndarray) -> float:
-    ac = np.correlate(y, y, "full")[len(y) - 1 :]
-    lag = 20 + int(np.argmax(ac[20:200]))  # 40-400 Hz
-    return SR / lag
-
-
-@pytest.mark.parametrize("factor", [0.85, 1.2])
-def test_shift_formants_moves_the_envelope_and_keeps_pitch_and_length(factor):
-    x = voiced(125.0, 1000.0)
-    y = shift_formants(x, factor)
-    assert len(y) == len(x) and y.dtype == np.float32
-    assert envelope_peak_hz(x) == pytest.approx(1000.0, abs=70.0)
-    assert envelope_peak_hz(y) == pytest.approx(1000.0 * factor, abs=70.0)
-    assert pitch_hz(y) == pytest.approx(125.0, abs=3.0)
-    np.testing.assert_array_equal(shift_formants(x, 1.0), x)
 
 
 def test_formant_shift_is_off_by_default_and_seeded_when_on():
