@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ivr.config import default_model_path
-from ivr.errors import CheckpointError
+from ivr.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:  # torch loads only when a command needs the model, so `ivr --help` stays fast
     from ivr.runtime.classify import ClassifyResult
@@ -22,10 +22,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--top-k", type=int, default=3, help="labels listed per file (default 3)")
+    parser.add_argument(
+        "--views",
+        default=None,
+        help="voice warps heard besides each file as received, e.g. speed:0.9,formants:0.85 "
+        "(default: the model's own; '' for none)",
+    )
+    parser.add_argument(
+        "--view-rule",
+        choices=("mean", "min_entropy"),
+        default=None,
+        help="how views combine (default: the model's)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ivr.audio.warp import parse_views
     from ivr.runtime.classify import Classifier
 
     path = args.model or default_model_path()
@@ -33,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
         hint = " (build it with `make model`, or pass --model PATH)" if args.model is None else ""
         raise CheckpointError(f"{path}: model checkpoint not found{hint}")
     classifier = Classifier.from_checkpoint(path, top_k=args.top_k)
+    if args.views is not None:
+        try:
+            classifier.views = parse_views(args.views)
+        except ValueError as e:
+            raise ConfigError(f"--views: {e}") from None
+    if args.view_rule is not None:
+        classifier.view_rule = args.view_rule
     for file in args.files:
         result = classifier.classify_file(file)
         print(format_json(file, result) if args.json else format_text(file, result), flush=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ivr.audio.warp import VoiceView
 from ivr.audio.wav import load_audio, write_wav
 from ivr.cli import main
 from ivr.errors import CheckpointError
@@ -116,3 +117,18 @@ def test_the_out_of_scope_threshold_comes_from_the_checkpoint_and_a_bad_one_is_n
     save_checkpoint(path, model, labels=LABELS, extra={"oos_threshold": 1.5, "ctc_vocab": VOCAB})
     with pytest.raises(CheckpointError, match="'oos_threshold' must be a number in"):
         Classifier.from_checkpoint(path)
+
+
+def test_views_flag_hears_each_file_through_voice_warps(checkpoint: Path, capsys: pytest.CaptureFixture[str]):
+    args = ["classify", "--json", "--model", str(checkpoint), str(SAMPLE)]
+    assert main([*args, "--views", "speed:0.9,formants:1.1", "--view-rule", "min_entropy"]) == 0
+    warped = json.loads(capsys.readouterr().out)
+    classifier = Classifier.from_checkpoint(checkpoint)
+    classifier.views = (VoiceView("speed", 0.9), VoiceView("formants", 1.1))
+    classifier.view_rule = "min_entropy"
+    expected = classifier.classify(load_audio(SAMPLE, 8000))
+    assert warped["scores"] == pytest.approx(expected.scores, abs=1e-4)
+    plain = Classifier.from_checkpoint(checkpoint).classify(load_audio(SAMPLE, 8000)).scores
+    assert max(abs(plain[k] - expected.scores[k]) for k in LABELS) > 1e-3
+    assert main([*args, "--views", "pitch:2"]) == 1
+    assert "--views" in capsys.readouterr().err
