@@ -246,10 +246,15 @@ def evaluate(
 
     ``channel`` is what each clip crosses first (``None``: scored as it is); ``threshold`` /
     ``oos_threshold`` replace the checkpoint's (fitted on dev) for this report; ``band_limit=False`` feeds
-    clips that skipped a phone line to the model unfiltered.
+    clips that skipped a phone line to the model unfiltered; ``views`` / ``view_rule`` replace the
+    checkpoint's voice views (``Classifier``; ``()``: each clip as received only).
     """
     classifier = Classifier.from_checkpoint(model)
     classifier.band_limit = band_limit
+    if views is not None:
+        classifier.views = tuple(views)
+    if view_rule is not None:
+        classifier.view_rule = view_rule
     if threshold is not None:
         classifier.threshold = threshold
     if oos_threshold is not None:

@@ -132,3 +132,11 @@ def test_ivr_train_evaluate_scores_at_the_threshold_asked_for(tiny_corpus: Path,
     assert (
         spread["splits"]["dev"]["with_threshold"]["ece"] != report["splits"]["dev"]["with_threshold"]["ece"]
     )
+    assert report["views"] == [] and report["view_rule"] == "mean"
+    assert (
+        main([*args, "--out", str(tmp_path / "views"), "--views", "speed:0.9", "--view-rule", "min_entropy"])
+        == 0
+    )
+    views = json.loads((tmp_path / "views" / "report.json").read_text())
+    assert views["views"] == ["speed:0.9"] and views["view_rule"] == "min_entropy"
+    assert views["splits"]["dev"]["with_threshold"]["ece"] != report["splits"]["dev"]["with_threshold"]["ece"]
