@@ -406,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
     """``evaluate`` from parsed flags (this module's and ``ivr train evaluate``'s, which match)."""
+    try:
+        views = None if args.views is None else parse_views(args.views)
+    except ValueError as e:
+        raise ConfigError(f"--views: {e}") from None
     return evaluate(
         args.model,
         args.manifest,
@@ -415,7 +419,7 @@ def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
         threshold=args.threshold,
         oos_threshold=args.oos_threshold,
         band_limit=not args.no_band_limit,
-        views=None if args.views is None else parse_views(args.views),
+        views=views,
         view_rule=args.view_rule,
     )
 

@@ -13,6 +13,8 @@ from ivr.errors import CheckpointError, ConfigError
 if TYPE_CHECKING:  # torch loads only when a command needs the model, so `ivr --help` stays fast
     from ivr.runtime.classify import ClassifyResult
 
+VIEW_RULE_CHOICES = ("mean", "min_entropy")  # ivr.runtime.classify.VIEW_RULES, without loading torch
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("classify", help="classify the intent of WAV files (any format and rate)")
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--view-rule",
-        choices=("mean", "min_entropy"),
+        choices=VIEW_RULE_CHOICES,
         default=None,
         help="how views combine (default: the model's)",
     )

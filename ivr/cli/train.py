@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from ivr.cli.classify import VIEW_RULE_CHOICES
 from ivr.errors import ConfigError
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -104,10 +105,7 @@ def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
         help="voice warps heard besides each clip as received, e.g. speed:0.9,formants:0.85 "
         "(default: the model's own; '' for none)",
     )
-    # The choices repeat ivr.runtime.classify.VIEW_RULES: this module's help must not load torch.
-    parser.add_argument(
-        "--view-rule", choices=("mean", "min_entropy"), default=None, help="how views combine"
-    )
+    parser.add_argument("--view-rule", choices=VIEW_RULE_CHOICES, default=None, help="how views combine")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import torch
 
 from ivr.audio.band import band_pass
 from ivr.audio.warp import VoiceView
+from ivr.cli.classify import VIEW_RULE_CHOICES
 from ivr.errors import CheckpointError
 from ivr.model import build_model
 from ivr.model.checkpoint import save_checkpoint
@@ -126,3 +127,7 @@ def _saved(tmp_path: Path, model, extra: dict[str, object]) -> Path:
     path = tmp_path / "other.safetensors"
     save_checkpoint(path, model, extra=extra)
     return path
+
+
+def test_the_cli_offers_every_view_rule():
+    assert VIEW_RULE_CHOICES == VIEW_RULES

@@ -140,3 +140,4 @@ def test_ivr_train_evaluate_scores_at_the_threshold_asked_for(tiny_corpus: Path,
     views = json.loads((tmp_path / "views" / "report.json").read_text())
     assert views["views"] == ["speed:0.9"] and views["view_rule"] == "min_entropy"
     assert views["splits"]["dev"]["with_threshold"]["ece"] != report["splits"]["dev"]["with_threshold"]["ece"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--views", "speed:fast"]) == 1
