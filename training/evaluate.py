@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ivr.audio.warp import VoiceView, parse_views
+from ivr.audio.warp import VoiceView
+from ivr.cli.classify import views_from_flag
 from ivr.cli.train import add_evaluate_flags
 from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
@@ -406,10 +407,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
     """``evaluate`` from parsed flags (this module's and ``ivr train evaluate``'s, which match)."""
-    try:
-        views = None if args.views is None else parse_views(args.views)
-    except ValueError as e:
-        raise ConfigError(f"--views: {e}") from None
     return evaluate(
         args.model,
         args.manifest,
@@ -419,7 +416,7 @@ def evaluate_args(args: argparse.Namespace) -> dict[str, object]:
         threshold=args.threshold,
         oos_threshold=args.oos_threshold,
         band_limit=not args.no_band_limit,
-        views=views,
+        views=views_from_flag(args.views),
         view_rule=args.view_rule,
     )
 

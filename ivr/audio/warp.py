@@ -85,14 +85,14 @@ class VoiceView:
     @classmethod
     def parse(cls, spec: str) -> VoiceView:
         """``"speed:0.9"`` or ``"formants:0.85"`` -> a view; ValueError names what is wrong."""
-        kind, sep, factor = spec.strip().partition(":")
+        kind, sep, text = spec.strip().partition(":")
         try:
-            value = float(factor)
+            factor = float(text) if sep else None
         except ValueError:
-            value = float("nan")
-        if not sep or value != value:
+            factor = None
+        if factor is None:
             raise ValueError(f"a voice view is KIND:FACTOR with KIND in {WARP_KINDS}, got {spec!r}")
-        return cls(kind, value)
+        return cls(kind, factor)
 
 
 def parse_views(specs: str) -> tuple[VoiceView, ...]:

@@ -11,9 +11,36 @@ from ivr.config import default_model_path
 from ivr.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:  # torch loads only when a command needs the model, so `ivr --help` stays fast
+    from ivr.audio.warp import VoiceView
     from ivr.runtime.classify import ClassifyResult
 
 VIEW_RULE_CHOICES = ("mean", "min_entropy")  # ivr.runtime.classify.VIEW_RULES, without loading torch
+
+
+def add_view_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--views`` and ``--view-rule``: unset, the checkpoint's own (read them with ``views_from_flag``)."""
+    parser.add_argument(
+        "--views",
+        default=None,
+        help=f"voice warps heard besides {what} as received, e.g. speed:0.9,formants:0.85 "
+        "(default: the model's own; '' for none)",
+    )
+    parser.add_argument(
+        "--view-rule",
+        choices=VIEW_RULE_CHOICES,
+        default=None,
+        help="how views combine (default: the model's)",
+    )
+
+
+def views_from_flag(spec: str | None) -> tuple[VoiceView, ...] | None:
+    """The views ``--views`` asks for, ``None`` when unset; a bad spec is a ConfigError."""
+    from ivr.audio.warp import parse_views
+
+    try:
+        return None if spec is None else parse_views(spec)
+    except ValueError as e:
+        raise ConfigError(f"--views: {e}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,23 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--top-k", type=int, default=3, help="labels listed per file (default 3)")
-    parser.add_argument(
-        "--views",
-        default=None,
-        help="voice warps heard besides each file as received, e.g. speed:0.9,formants:0.85 "
-        "(default: the model's own; '' for none)",
-    )
-    parser.add_argument(
-        "--view-rule",
-        choices=VIEW_RULE_CHOICES,
-        default=None,
-        help="how views combine (default: the model's)",
-    )
+    add_view_flags(parser, "each file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ivr.audio.warp import parse_views
     from ivr.runtime.classify import Classifier
 
     path = args.model or default_model_path()
@@ -48,11 +63,9 @@ def run(args: argparse.Namespace) -> int:
         hint = " (build it with `make model`, or pass --model PATH)" if args.model is None else ""
         raise CheckpointError(f"{path}: model checkpoint not found{hint}")
     classifier = Classifier.from_checkpoint(path, top_k=args.top_k)
-    if args.views is not None:
-        try:
-            classifier.views = parse_views(args.views)
-        except ValueError as e:
-            raise ConfigError(f"--views: {e}") from None
+    views = views_from_flag(args.views)
+    if views is not None:
+        classifier.views = views
     if args.view_rule is not None:
         classifier.view_rule = args.view_rule
     for file in args.files:

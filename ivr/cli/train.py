@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from ivr.cli.classify import VIEW_RULE_CHOICES
+from ivr.cli.classify import add_view_flags
 from ivr.errors import ConfigError
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -99,13 +99,7 @@ def add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="replace the model's out-of-scope probability threshold",
     )
-    parser.add_argument(
-        "--views",
-        default=None,
-        help="voice warps heard besides each clip as received, e.g. speed:0.9,formants:0.85 "
-        "(default: the model's own; '' for none)",
-    )
-    parser.add_argument("--view-rule", choices=VIEW_RULE_CHOICES, default=None, help="how views combine")
+    add_view_flags(parser, "each clip")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:

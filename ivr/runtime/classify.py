@@ -75,9 +75,12 @@ def combine_views(probs: torch.Tensor, rule: str) -> tuple[torch.Tensor, torch.T
     """
     if rule not in VIEW_RULES:
         raise ValueError(f"view rule must be one of {VIEW_RULES}, got {rule!r}")
+    as_received = torch.zeros(probs.shape[1], dtype=torch.int64)
+    if probs.shape[0] == 1:  # no views: the clip as received, untouched
+        return probs[0], as_received
     log_probs = probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
     if rule == "mean":
-        return torch.softmax(log_probs.mean(0), dim=-1), torch.zeros(probs.shape[1], dtype=torch.int64)
+        return torch.softmax(log_probs.mean(0), dim=-1), as_received
     entropy = -(probs * log_probs).sum(-1)  # (V, B)
     chosen = entropy.argmin(0)  # (B,)
     return probs[chosen, torch.arange(probs.shape[1])], chosen
