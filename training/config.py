@@ -40,6 +40,7 @@ class TrainConfig:
     line_filter_spread: bool = False  # stage 2: training clips cross band filters that differ (dev does not)
     voice_warp: float = 0.0  # stage 2: speed perturbation of training clips by 1 +- this (0: off; dev: off)
     formant_shift: float = 0.0  # stage 2: training clips' spectral envelope moved by 1 +- this, pitch kept
+    formant_shift_from: int = 0  # stage 2: the step formant shifting starts (a curriculum: phonemes first)
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
     # optimization
     seed: int = 1337
@@ -97,6 +98,8 @@ class TrainConfig:
             problems.append(f"oos_text_per_label must be >= 0 or null, got {self.oos_text_per_label}")
         if not (0 <= self.voice_warp < 0.5 and 0 <= self.formant_shift < 0.5):
             problems.append("voice_warp and formant_shift must be within [0, 0.5)")
+        if self.formant_shift_from < 0:
+            problems.append(f"formant_shift_from must be >= 0, got {self.formant_shift_from}")
         if self.corruption_scale < 0:
             problems.append(f"corruption_scale must be >= 0, got {self.corruption_scale}")
         if self.text_reader not in TEXT_READERS:

@@ -109,7 +109,6 @@ def train(cfg: TrainConfig) -> Path:
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
     clip_lengths = [len(clip) for clip in train_bank.clips]
     bf16 = use_bf16(cfg.precision, d.device)
-    channel = training_channel(cfg)
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
     )
@@ -125,7 +124,12 @@ def train(cfg: TrainConfig) -> Path:
         else:
             idx = sample_indices(len(train_bank), cfg.batch_size, rng)
         batch = make_batch(
-            train_bank, idx, rng, label_index=label_index, channel=channel, max_samples=max_samples
+            train_bank,
+            idx,
+            rng,
+            label_index=label_index,
+            channel=training_channel(cfg, step),
+            max_samples=max_samples,
         )
         model.train()
         with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -177,16 +181,16 @@ def train(cfg: TrainConfig) -> Path:
     return path
 
 
-def training_channel(cfg: TrainConfig) -> ChannelConfig | None:
-    """What training clips cross: the evaluation channel, or one with phone lines whose filters differ and
-    voices speed-perturbed and formant-shifted; ``None`` without a channel. Dev always crosses the
-    evaluation channel."""
+def training_channel(cfg: TrainConfig, step: int) -> ChannelConfig | None:
+    """What training clips cross at ``step``: the evaluation channel, or one with phone lines whose filters
+    differ and voices speed-perturbed and, from step ``formant_shift_from`` on, formant-shifted; ``None``
+    without a channel. Dev always crosses the evaluation channel."""
     if not cfg.channel:
         return None
     return replace(
         SPREAD_CHANNEL if cfg.line_filter_spread else DEFAULT_CHANNEL,
         voice_warp=cfg.voice_warp,
-        formant_shift=cfg.formant_shift,
+        formant_shift=cfg.formant_shift if step >= cfg.formant_shift_from else 0.0,
     )
 
 

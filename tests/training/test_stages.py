@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ivr.errors import ConfigError
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel, build_model
@@ -203,3 +205,14 @@ def test_finetune_from_a_stage2_model_keeps_the_heads_that_fit(tmp_path: Path):
     assert other.ctc_head is not None and same(other.ctc_head, source.ctc_head)
     # Without the CTC task (ctc_weight 0) no CTC head is built, whatever the source had.
     assert finetune.init_model(TrainConfig(init=str(path)), labels, use_ctc=False).ctc_head is None
+
+
+def test_formant_shifting_starts_at_its_step_and_the_rest_of_the_channel_does_not_wait():
+    cfg = TrainConfig(voice_warp=0.1, formant_shift=0.15, formant_shift_from=2500)
+    before, after = finetune.training_channel(cfg, 2499), finetune.training_channel(cfg, 2500)
+    assert before is not None and after is not None
+    assert (before.formant_shift, after.formant_shift) == (0.0, 0.15)
+    assert before.voice_warp == after.voice_warp == 0.1
+    assert finetune.training_channel(replace(cfg, formant_shift_from=0), 0).formant_shift == 0.15  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="formant_shift_from"):
+        TrainConfig(formant_shift_from=-1)
