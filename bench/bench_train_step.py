@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
+from ivr.config import default_model_path
 from ivr.model import tiny_8k
+from ivr.model.checkpoint import load_checkpoint
 from ivr.model.model import IntentModel, build_model
 
-LABELS = 18  # the 17 default intents and out_of_scope
-PHONEMES = 51  # the CTC inventory of training.synth, blank included
 TARGET_PER_SECOND = 12  # phonemes per second of speech, about what the corpus's sentences carry
 
 
@@ -90,12 +90,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def shipped_head_sizes() -> tuple[int, int]:
+    """The shipped model's label count and CTC vocabulary (blank included): the heads a real step trains."""
+    shipped = load_checkpoint(default_model_path())
+    return len(shipped.labels), len(shipped.extra["ctc_vocab"])
+
+
 def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> Callable[..., None]:
     """One training step of a fresh ``tiny_8k`` intent model on random audio, as a callable (a clip length
     other than ``seconds`` may be passed)."""
     torch.manual_seed(0)
     dims = tiny_8k()
-    model: IntentModel = build_model(dims, [f"intent{i}" for i in range(LABELS)], PHONEMES).train()
+    labels, phonemes = shipped_head_sizes()
+    model: IntentModel = build_model(dims, [f"intent{i}" for i in range(labels)], phonemes).train()
     if compile_features:
         features = model.encoder.feature_encoder
         model.encoder.feature_encoder = torch.compile(features)  # type: ignore[assignment]
@@ -109,8 +116,8 @@ def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> 
         return (
             0.1 * torch.randn(batch, samples),
             torch.full((batch,), samples, dtype=torch.int64),
-            torch.randint(LABELS, (batch,)),
-            torch.randint(1, PHONEMES, (batch, target_len)),
+            torch.randint(labels, (batch,)),
+            torch.randint(1, phonemes, (batch, target_len)),
             torch.full((batch,), target_len, dtype=torch.int64),
         )
 
