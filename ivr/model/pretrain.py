@@ -13,6 +13,7 @@ from ivr.model.features import lengths_to_mask
 
 NUM_NEGATIVES = 100  # K distractors per masked frame (paper)
 LOGIT_TEMPERATURE = 0.1  # kappa in the contrastive softmax (paper)
+COSINE_EPS = 1e-8  # F.cosine_similarity's floor on a vector's norm
 DIVERSITY_WEIGHT = 0.1  # alpha (paper)
 # Weight of the L2 penalty on conv features, per extractor mode, as in fairseq's configs: 10 for base
 # (group norm), 0 for large (layer norm). With layer norm everywhere the penalty can only be paid by
@@ -51,6 +52,11 @@ def sample_negatives(num_masked: int, num_negatives: int, generator: torch.Gener
     return scores.argsort(dim=1)[:, :k]  # (n, K)
 
 
+def cosine_matrix(a: Tensor, b: Tensor, eps: float = COSINE_EPS) -> Tensor:
+    """(n, E), (m, E) -> (n, m) cosine similarities, each norm clamped at ``eps`` as ``F.cosine_similarity``."""
+    return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).T
+
+
 def contrastive_loss(
     predictions: Tensor,
     targets: Tensor,
@@ -77,12 +83,17 @@ def contrastive_loss(
         index = mask[b].nonzero().squeeze(1)  # (n,)
         if len(index) < 2:
             continue
-        pred, target = predictions[b, index], targets[b, index]  # (n, E)
-        negatives = target[sample_negatives(len(index), num_negatives, generator)]  # (n, K, E)
-        candidates = torch.cat([target[:, None], negatives], dim=1)  # (n, 1 + K, E)
-        logits = F.cosine_similarity(pred[:, None].float(), candidates.float(), dim=-1) / temperature
+        pred, target = predictions[b, index].float(), targets[b, index].float()  # (n, E)
+        negatives = sample_negatives(len(index), num_negatives, generator).to(pred.device)  # (n, K)
+        # Every prediction against every target once, then each row's own target and its distractors
+        # picked out of that matrix: indexing the targets themselves by ``negatives`` would backpropagate
+        # through an accumulating index_put, whose CPU threads add in a different order on every run.
+        similarity = cosine_matrix(pred, target)  # (n, n)
+        logits = torch.cat([similarity.diagonal()[:, None], similarity.gather(1, negatives)], dim=1)
+        logits = logits / temperature  # (n, 1 + K)
         if exclude_identical:
-            same = (negatives == target[:, None]).all(-1)  # (n, K)
+            fixed = target.detach()
+            same = (fixed[negatives] == fixed[:, None]).all(-1)  # (n, K)
             logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)
         zeros = torch.zeros(len(index), dtype=torch.long, device=logits.device)
         losses.append(F.cross_entropy(logits, zeros, reduction="sum"))
