@@ -53,8 +53,11 @@ def sample_negatives(num_masked: int, num_negatives: int, generator: torch.Gener
 
 
 def cosine_matrix(a: Tensor, b: Tensor, eps: float = COSINE_EPS) -> Tensor:
-    """(n, E), (m, E) -> (n, m) cosine similarities, each norm clamped at ``eps`` as ``F.cosine_similarity``."""
-    return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).T
+    """(n, E), (m, E) -> (n, m) float32 cosine similarities, each norm clamped at ``eps`` as
+    ``F.cosine_similarity`` does; in float32 under autocast too (divided by the temperature of 0.1, bf16's
+    three digits would blur the targets' scores)."""
+    with torch.autocast(a.device.type, enabled=False):
+        return F.normalize(a.float(), dim=-1, eps=eps) @ F.normalize(b.float(), dim=-1, eps=eps).T
 
 
 def contrastive_loss(
@@ -83,7 +86,7 @@ def contrastive_loss(
         index = mask[b].nonzero().squeeze(1)  # (n,)
         if len(index) < 2:
             continue
-        pred, target = predictions[b, index].float(), targets[b, index].float()  # (n, E)
+        pred, target = predictions[b, index], targets[b, index]  # (n, E)
         negatives = sample_negatives(len(index), num_negatives, generator).to(pred.device)  # (n, K)
         # Every prediction against every target once, then each row's own target and its distractors
         # picked out of that matrix: indexing the targets themselves by ``negatives`` would backpropagate

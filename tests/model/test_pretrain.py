@@ -63,6 +63,11 @@ def test_contrastive_logits_are_cosine_similarities_of_the_own_target_then_the_d
     logits = F.cosine_similarity(pred[:, None], candidates, dim=-1) / 0.1
     expected = F.cross_entropy(logits, torch.zeros(20, dtype=torch.long))
     torch.testing.assert_close(loss, expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the similarities stay float32
+        under_bf16, _ = contrastive_loss(
+            preds, targets, mask, num_negatives=7, generator=torch.Generator().manual_seed(9)
+        )
+    torch.testing.assert_close(under_bf16, expected)
 
 
 def test_a_pretraining_step_gives_the_same_gradients_every_time_on_two_threads():
