@@ -213,6 +213,7 @@ def test_formant_shifting_starts_at_its_step_and_the_rest_of_the_channel_does_no
     assert before is not None and after is not None
     assert (before.formant_shift, after.formant_shift) == (0.0, 0.15)
     assert before.voice_warp == after.voice_warp == 0.1
-    assert finetune.training_channel(replace(cfg, formant_shift_from=0), 0).formant_shift == 0.15  # type: ignore[union-attr]
+    from_start = finetune.training_channel(replace(cfg, formant_shift_from=0), 0)
+    assert from_start is not None and from_start.formant_shift == 0.15
     with pytest.raises(ConfigError, match="formant_shift_from"):
         TrainConfig(formant_shift_from=-1)
