@@ -1,10 +1,10 @@
 """Telephony audio building blocks: pure numpy/scipy, no asyncio.
 
-The telephone band-pass, G.711 codecs, PCM conversion, resampling (one-shot and streaming), WAV I/O,
+The telephone band-pass (one-shot and streaming), G.711 codecs, PCM conversion, resampling (one-shot and streaming), WAV I/O,
 DTMF detection and generation.
 """
 
-from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass, to_telephone_band
+from ivr.audio.band import TELEPHONE_BAND_HZ, StreamingBandPass, band_pass, to_telephone_band
 from ivr.audio.dtmf import DtmfDetector, DtmfRules, detect_dtmf, dtmf_tone, dtmf_tones
 from ivr.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ivr.audio.pcm import float_to_pcm16, pcm16_to_float
@@ -16,6 +16,7 @@ __all__ = [
     "TELEPHONE_BAND_HZ",
     "DtmfDetector",
     "DtmfRules",
+    "StreamingBandPass",
     "StreamingResampler",
     "VadOptions",
     "VoiceActivityDetector",

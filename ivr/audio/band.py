@@ -7,7 +7,9 @@ a computer, a browser's audio, a wideband stream resampled to 8 kHz) still carri
 in-scope accuracy on such audio. Band-limiting it first wins them back, but filtering audio that already
 crossed a phone line costs 6-8 points (the model learned the training filter's exact skirts), so
 ``to_telephone_band`` filters only audio whose out-of-band power says it skipped the line
-(docs/training.md, "Audio that skipped a phone line").
+(docs/training.md, "Audio that skipped a phone line"). A stream cannot be gated on a spectrum it has not
+heard yet: its transport knows whether it crossed a phone line (G.711 from a PBX did; a browser's Opus did
+not) and band-limits the ones that did not with ``StreamingBandPass``.
 """
 
 from __future__ import annotations
@@ -73,3 +75,23 @@ def to_telephone_band(samples: npt.ArrayLike, rate_hz: int) -> npt.NDArray[np.fl
     if out_of_band_fraction(samples, rate_hz) > PHONE_LINE_MAX_OUT_OF_BAND:
         return band_pass(samples, rate_hz)
     return np.asarray(samples, np.float32)
+
+
+class StreamingBandPass:
+    """``band_pass`` packet by packet for one call. The filter is causal, so carrying its state from
+    packet to packet makes the concatenated output ``band_pass`` of the whole call, with no added delay."""
+
+    def __init__(
+        self, rate_hz: int, band_hz: tuple[float, float] = TELEPHONE_BAND_HZ, order: int = FILTER_ORDER
+    ) -> None:
+        self.rate_hz = rate_hz
+        self._sos = band_pass_sections(rate_hz, (float(band_hz[0]), float(band_hz[1])), order)
+        self._state = np.zeros((self._sos.shape[0], 2))  # each section's two delay-line values
+
+    def process(self, chunk: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The next ``len(chunk)`` band-limited samples."""
+        x = np.asarray(chunk, np.float64).reshape(-1)
+        if x.size == 0:  # an empty packet (scipy's sosfilt rejects one)
+            return np.zeros(0, np.float32)
+        y, self._state = signal.sosfilt(self._sos, x, zi=self._state)
+        return np.asarray(y, np.float32)

@@ -250,7 +250,8 @@ class IntentStream:
     ``ivr.runtime.classify`` computes offline: the audio head's pool and the text head's reading of
     the running CTC decode, so the decision at the end of an utterance is the shipped model's. It reads
     audio as it arrives, phone-band as calls bring it; ``Classifier`` also band-limits a full-band clip
-    first (``ivr.audio.band.to_telephone_band``), which a stream cannot know of in advance. Nor does it
+    first (``ivr.audio.band.to_telephone_band``), which a stream cannot know of in advance: a transport
+    whose calls skip a phone line band-limits them with ``ivr.audio.band.StreamingBandPass``. Nor does it
     hear the call through ``Classifier``'s voice views: a checkpoint's ``views`` apply offline only.
     """
 

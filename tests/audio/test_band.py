@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from ivr.audio.band import TELEPHONE_BAND_HZ, band_pass, out_of_band_fraction, to_telephone_band
+from ivr.audio.band import (
+    TELEPHONE_BAND_HZ,
+    StreamingBandPass,
+    band_pass,
+    out_of_band_fraction,
+    to_telephone_band,
+)
 from tests.conftest import tone
 
 
@@ -44,3 +50,21 @@ def test_phone_audio_passes_untouched_and_full_band_speech_is_band_limited():
 def test_a_band_that_does_not_fit_is_named():
     with pytest.raises(ValueError, match="Nyquist"):
         band_pass(np.zeros(100), 8000, (300.0, 4500.0))
+
+
+def test_a_call_band_limited_packet_by_packet_is_the_whole_call_band_limited():
+    rng = np.random.default_rng(1)
+    call = rng.standard_normal(8000).astype(np.float32)
+    stream = StreamingBandPass(8000)
+    cuts = np.sort(rng.choice(np.arange(1, len(call)), size=40, replace=False))
+    packets = [stream.process(p) for p in np.split(call, cuts)] + [stream.process(np.zeros(0))]
+    assert [len(p) for p in packets] == [len(p) for p in np.split(call, cuts)] + [0]
+    np.testing.assert_array_equal(np.concatenate(packets), band_pass(call, 8000))
+
+
+def test_two_streams_keep_their_own_state():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 1600)).astype(np.float32)
+    sa, sb = StreamingBandPass(8000), StreamingBandPass(8000)
+    out_a = [sa.process(a[:800]), sb.process(b[:800]), sa.process(a[800:]), sb.process(b[800:])][0::2]
+    np.testing.assert_array_equal(np.concatenate(out_a), band_pass(a, 8000))
