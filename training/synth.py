@@ -46,6 +46,11 @@ ESPEAK_VARIANTS = (
 # sentence comes out as half a second of wrong units ("can't find unit type pau_ax").
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 
+# Recorded-speech voices outside the recipe, for evaluation only (``training.other_voices``): never drawn for
+# training (``all_voices`` leaves them out). Debian non-free packages the recipe does not install.
+EVALUATION_ENGINES = {"rhvoice": "RHVoice-test", "pico": "pico2wave"}
+EVALUATION_PACKAGES = "rhvoice rhvoice-english libttspico-utils"
+
 # Voices never heard in training: the voice-level held-out split.
 HELDOUT_VOICES = frozenset({"espeak:en-gb-scotland", "espeak:en-us-nyc", "flite:slt", "flite:rms"})
 
@@ -70,7 +75,7 @@ class SynthError(IvrError):
 class Voice:
     """One synthetic speaker: an engine, a voice and (espeak only) a variant."""
 
-    engine: str  # "espeak" or "flite"
+    engine: str  # "espeak" or "flite"; "rhvoice" or "pico" for evaluation only
     name: str
     variant: str = ""
 
@@ -153,7 +158,17 @@ def command(job: SynthJob, out: Path) -> list[str]:
             "--setf", f"int_f0_target_mean={100 * job.pitch:.0f}",
             "-t", job.text, "-o", str(out),
         ]  # fmt: skip
-    raise SynthError(f"unknown synthesis engine {v.engine!r} (expected espeak or flite)")
+    # The evaluation-only engines speak at their defaults (job.rate and job.pitch are not used).
+    if v.engine == "rhvoice":  # reads the text on stdin (``stdin_text``)
+        return ["RHVoice-test", "-p", v.name, "-o", str(out)]
+    if v.engine == "pico":
+        return ["pico2wave", "-l", v.name, "-w", str(out), job.text]
+    raise SynthError(f"unknown synthesis engine {v.engine!r} (expected espeak, flite, rhvoice or pico)")
+
+
+def stdin_text(job: SynthJob) -> bytes | None:
+    """What the synthesizer reads on stdin: RHVoice-test takes its text there."""
+    return job.text.encode() if job.voice.engine == "rhvoice" else None
 
 
 def synthesize(job: SynthJob, cache_dir: Path) -> Path:
@@ -166,7 +181,9 @@ def synthesize(job: SynthJob, cache_dir: Path) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".wav", dir=out.parent)
     os.close(fd)
     try:
-        proc = subprocess.run(command(job, Path(tmp)), capture_output=True, timeout=60, check=False)
+        proc = subprocess.run(
+            command(job, Path(tmp)), input=stdin_text(job), capture_output=True, timeout=60, check=False
+        )
         if proc.returncode != 0 or Path(tmp).stat().st_size <= 44:
             raise SynthError(f"{job.voice.key} failed on {job.text!r}: {proc.stderr.decode()[-200:]}")
         Path(tmp).replace(out)
@@ -272,8 +289,13 @@ def espeak_version() -> str:
 
 def check_engines(engines: Iterable[str]) -> None:
     """Fail early, with the fix, when a synthesizer is not installed."""
-    binary = {"espeak": "espeak-ng", "flite": "flite"}
+    binary = {"espeak": "espeak-ng", "flite": "flite", **EVALUATION_ENGINES}
     for engine in engines:
+        if engine in EVALUATION_ENGINES and shutil.which(binary[engine]) is None:
+            raise SynthError(
+                f"{binary[engine]} is not installed: the evaluation-only voices need Debian's non-free "
+                f'packages {EVALUATION_PACKAGES} (docs/training.md, "Other recorded voices")'
+            )
         if shutil.which(binary[engine]) is None:
             raise SynthError(
                 f"{binary[engine]} is not installed: apt-get install -y --no-install-recommends {binary[engine]}"
