@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.manifest import Utterance, read_manifest, write_manifest
+from training.manifest import ManifestError, Utterance, read_manifest, write_manifest
 from training.synth import SynthJob, Voice, synthesize_all
 
 # RHVoice's slt is flite's held-out slt (one CMU ARCTIC speaker), so it is left out; alan is Alan W Black,
@@ -62,7 +62,7 @@ def build(
     """Synthesize (cached under ``out/wav``) and write ``out/manifest.jsonl`` with split ``test_other``."""
     sources = pick(read_manifest(manifest, check_audio=False), split, per_label)
     if not sources:
-        raise SystemExit(f"{manifest}: no labeled clips in split {split!r}")
+        raise ManifestError(f"{manifest}: no labeled clips in split {split!r} to speak")
     planned = jobs_for(sources, voices)
     paths = dict(synthesize_all([job for _, job in planned], out / "wav", workers=workers))
     target = out / "manifest.jsonl"

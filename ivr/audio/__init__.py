@@ -1,7 +1,7 @@
 """Telephony audio building blocks: pure numpy/scipy, no asyncio.
 
-The telephone band-pass (one-shot and streaming), G.711 codecs, PCM conversion, resampling (one-shot and streaming), WAV I/O,
-DTMF detection and generation.
+The telephone band-pass and resampling (each one-shot and streaming), G.711 codecs, PCM conversion, WAV
+I/O, DTMF detection and generation.
 """
 
 from ivr.audio.band import TELEPHONE_BAND_HZ, StreamingBandPass, band_pass, to_telephone_band

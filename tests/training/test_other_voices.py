@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from training import synth
-from training.manifest import Utterance
-from training.other_voices import OTHER_VOICES, jobs_for, pick
+from training.manifest import ManifestError, Utterance, write_manifest
+from training.other_voices import OTHER_VOICES, build, jobs_for, pick
 from training.synth import EVALUATION_ENGINES, SynthError, SynthJob, Voice, all_voices, command, stdin_text
 
 
@@ -59,3 +59,10 @@ def test_a_missing_evaluation_synthesizer_names_its_non_free_packages(
         synth.check_engines({"pico"})
     with pytest.raises(SynthError, match="apt-get install -y --no-install-recommends flite"):
         synth.check_engines({"flite"})
+
+
+def test_a_manifest_without_the_split_is_named(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [Utterance(tmp_path / "a.wav", "affirm", "train", "yes")])
+    with pytest.raises(ManifestError, match="no labeled clips in split 'test_voice'"):
+        build(manifest, tmp_path / "out")
