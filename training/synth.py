@@ -291,15 +291,14 @@ def check_engines(engines: Iterable[str]) -> None:
     """Fail early, with the fix, when a synthesizer is not installed."""
     binary = {"espeak": "espeak-ng", "flite": "flite", **EVALUATION_ENGINES}
     for engine in engines:
-        if engine in EVALUATION_ENGINES and shutil.which(binary[engine]) is None:
-            raise SynthError(
-                f"{binary[engine]} is not installed: the evaluation-only voices need Debian's non-free "
-                f'packages {EVALUATION_PACKAGES} (docs/training.md, "Other recorded voices")'
-            )
         if shutil.which(binary[engine]) is None:
-            raise SynthError(
-                f"{binary[engine]} is not installed: apt-get install -y --no-install-recommends {binary[engine]}"
+            fix = (
+                f"the evaluation-only voices need Debian's non-free packages {EVALUATION_PACKAGES} "
+                '(docs/training.md, "Other recorded voices")'
+                if engine in EVALUATION_ENGINES
+                else f"apt-get install -y --no-install-recommends {binary[engine]}"
             )
+            raise SynthError(f"{binary[engine]} is not installed: {fix}")
 
 
 def main() -> None:
