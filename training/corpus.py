@@ -33,7 +33,15 @@ from tqdm import tqdm
 from ivr.intents import DEFAULT_INTENTS, OUT_OF_SCOPE
 from training.manifest import Utterance, write_manifest
 from training.phrases import phrases, unlabeled_sentences
-from training.synth import SynthJob, Voice, all_voices, phonemize_all, sample_jobs, synthesize_all
+from training.synth import (
+    HELDOUT_VOICES,
+    SynthJob,
+    Voice,
+    all_voices,
+    phonemize_all,
+    sample_jobs,
+    synthesize_all,
+)
 from training.text_bank import TEXT_BANK_SPLIT, bank_phrases
 
 
@@ -50,13 +58,18 @@ class CorpusSpec:
     test_both_per_label: int = 60
     text_bank_per_label: int = 0  # text-bank sentences per label (the ``text_bank`` split); 0 = none
     seed: int = 0
+    # ``Voice.key``s never heard in training (``test_voice``, ``test_both``); the rest train.
+    heldout_voices: frozenset[str] = HELDOUT_VOICES
 
 
 def plan(spec: CorpusSpec) -> Iterator[tuple[str, str | None, SynthJob]]:
     """(split, label, job) for every utterance of the corpus, deterministic given the seed."""
     voices = all_voices()
-    seen = [v for v in voices if not v.heldout]
-    unseen = [v for v in voices if v.heldout]
+    unknown = spec.heldout_voices - {v.key for v in voices}
+    if unknown:
+        raise ValueError(f"held-out voices the recipe does not have: {', '.join(sorted(unknown))}")
+    seen = [v for v in voices if v.key not in spec.heldout_voices]
+    unseen = [v for v in voices if v.key in spec.heldout_voices]
     labels = [*DEFAULT_INTENTS, OUT_OF_SCOPE]
     unlabeled = unlabeled_sentences(spec.unlabeled, seed=spec.seed, heldout_seed=spec.seed)
     for job in sample_jobs(unlabeled, seen, seed=spec.seed):
@@ -109,10 +122,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Build the synthetic call-center corpus.")
     parser.add_argument("--out", type=Path, default=Path("data/corpus"))
     parser.add_argument("--workers", type=int, default=None)
-    for name, field in CorpusSpec.__dataclass_fields__.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=field.default)
+    fields = CorpusSpec.__dataclass_fields__
+    counts = [name for name, field in fields.items() if field.type == "int"]
+    for name in counts:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=fields[name].default)
+    parser.add_argument(
+        "--heldout-voices",
+        default=",".join(sorted(HELDOUT_VOICES)),
+        help="comma-separated engine:name voices kept out of training (default: %(default)s)",
+    )
     args = parser.parse_args()
-    spec = CorpusSpec(**{k: getattr(args, k) for k in CorpusSpec.__dataclass_fields__})
+    heldout = frozenset(key.strip() for key in args.heldout_voices.split(",") if key.strip())
+    spec = CorpusSpec(**{k: getattr(args, k) for k in counts}, heldout_voices=heldout)
     print(build_corpus(args.out, spec, workers=args.workers))
 
 

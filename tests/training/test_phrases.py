@@ -155,6 +155,30 @@ def test_every_split_of_a_corpus_shares_one_heldout_set():
     assert any(c in t for t in texts["dev"] for c in calibration_cores)
 
 
+def test_the_held_out_voices_are_a_corpus_choice_and_an_unknown_one_is_refused():
+    from training.corpus import CorpusSpec, plan
+    from training.synth import HELDOUT_VOICES
+
+    spec = CorpusSpec(
+        unlabeled=40,
+        train_per_label=40,
+        dev_per_label=2,
+        test_voice_per_label=20,
+        test_phrase_per_label=2,
+        dev_phrase_per_label=2,
+        test_both_per_label=20,
+    )
+    heldout = HELDOUT_VOICES - {"flite:slt"}
+    voices: dict[str, set[str]] = {}
+    for split, _, job in plan(dataclasses.replace(spec, heldout_voices=heldout)):
+        voices.setdefault(split, set()).add(job.voice.key)
+    assert voices["test_voice"] == voices["test_both"] == heldout
+    assert "flite:slt" in voices["train"] and not voices["train"] & heldout
+    assert not (voices["unlabeled"] | voices["dev"] | voices["test_phrase"]) & heldout
+    with pytest.raises(ValueError, match="flite:nobody"):
+        list(plan(dataclasses.replace(spec, heldout_voices=frozenset({"flite:nobody"}))))
+
+
 def test_the_text_bank_split_adds_bank_sentences_in_training_voices_and_leaves_the_others_alone():
     from training.corpus import CorpusSpec, plan
     from training.text_bank import TEXT_BANK_SPLIT, TEXT_TEMPLATES, text_bank_pool
