@@ -8,6 +8,8 @@
 #   training/make_model.sh            # the shipped model (make model)
 #   training/make_model.sh --smoke    # a minute-long dry run into data/smoke and runs/smoke
 #   SEED=7 RUNS=runs/seed7 MODEL=runs/seed7/model.safetensors training/make_model.sh   # another seed
+#   HELDOUT_VOICES=espeak:en-gb-scotland,flite:rms DATA=data/corpus-x RUNS=runs/x MODEL=runs/x/model.safetensors \
+#       training/make_model.sh   # other voices held out (training.corpus --heldout-voices)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,10 @@ if [[ "${1:-}" == "--smoke" ]]; then
     PRETRAIN_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2)
     FINETUNE_ARGS=(--max_steps=4 --batch_size=4 --checkpoint_interval=2 --eval_interval=0 --warmup_steps=2 --freeze_encoder_steps=0)
     TEXT_ARGS=(--text_per_label=20 --decode_draws=1 --max_steps=20 --batch_size=16 --warmup_steps=2 --eval_interval=0)
+fi
+
+if [[ -n "${HELDOUT_VOICES:-}" ]]; then
+    CORPUS_ARGS+=(--heldout-voices "$HELDOUT_VOICES")
 fi
 
 # SEED=n trains another draw of the same recipe: the seed fixes initial weights, batches, masks and channel
