@@ -157,7 +157,6 @@ def test_every_split_of_a_corpus_shares_one_heldout_set():
 
 def test_the_held_out_voices_are_a_corpus_choice_and_an_unknown_one_is_refused():
     from training.corpus import CorpusSpec, plan
-    from training.synth import HELDOUT_VOICES
 
     spec = CorpusSpec(
         unlabeled=40,
@@ -168,12 +167,16 @@ def test_the_held_out_voices_are_a_corpus_choice_and_an_unknown_one_is_refused()
         dev_phrase_per_label=2,
         test_both_per_label=20,
     )
-    heldout = HELDOUT_VOICES - {"flite:slt"}
+    assert {"flite:kal", "espeak:en-us"} <= {
+        job.voice.key for split, _, job in plan(spec) if split == "train"
+    }
+    heldout = frozenset({"flite:kal", "espeak:en-us"})
     voices: dict[str, set[str]] = {}
     for split, _, job in plan(dataclasses.replace(spec, heldout_voices=heldout)):
         voices.setdefault(split, set()).add(job.voice.key)
     assert voices["test_voice"] == voices["test_both"] == heldout
-    assert "flite:slt" in voices["train"] and not voices["train"] & heldout
+    assert not voices["train"] & heldout
+    assert {"flite:slt", "flite:rms", "espeak:en-us-nyc"} <= voices["train"]
     assert not (voices["unlabeled"] | voices["dev"] | voices["test_phrase"]) & heldout
     with pytest.raises(ValueError, match="flite:nobody"):
         list(plan(dataclasses.replace(spec, heldout_voices=frozenset({"flite:nobody"}))))
