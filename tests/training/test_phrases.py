@@ -158,14 +158,9 @@ def test_every_split_of_a_corpus_shares_one_heldout_set():
 def test_the_held_out_voices_are_a_corpus_choice_and_an_unknown_one_is_refused():
     from training.corpus import CorpusSpec, plan
 
+    few = dict.fromkeys(("dev_per_label", "test_phrase_per_label", "dev_phrase_per_label"), 2)
     spec = CorpusSpec(
-        unlabeled=40,
-        train_per_label=40,
-        dev_per_label=2,
-        test_voice_per_label=20,
-        test_phrase_per_label=2,
-        dev_phrase_per_label=2,
-        test_both_per_label=20,
+        unlabeled=40, train_per_label=40, test_voice_per_label=20, test_both_per_label=20, **few
     )
     assert {"flite:kal", "espeak:en-us"} <= {
         job.voice.key for split, _, job in plan(spec) if split == "train"
