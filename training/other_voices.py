@@ -1,6 +1,6 @@
 """An evaluation-only set: held-out-voice sentences spoken by recorded-speech voices outside the recipe.
 
-The recipe trains on espeak-ng and flite, whose recorded-speech voices are all men but one (slt, held out).
+The recipe trains on espeak-ng and flite, whose recorded-speech voices are all men but one (slt).
 Debian's non-free section has more English recorded-speech voices: RHVoice's HTS voices of CMU ARCTIC
 speakers and SVOX Pico's. Scoring a model on them tells whether what it misses is one speaker or a kind of
 voice; nothing here is ever trained on (``training.synth.all_voices`` does not list them), and the packages
@@ -21,7 +21,7 @@ from pathlib import Path
 from training.manifest import ManifestError, Utterance, read_manifest, write_manifest
 from training.synth import SynthJob, Voice, synthesize_all
 
-# RHVoice's slt is flite's held-out slt (one CMU ARCTIC speaker), so it is left out; alan is Alan W Black,
+# RHVoice's slt is flite's trained slt (one CMU ARCTIC speaker), so it is left out; alan is Alan W Black,
 # the speaker of flite's trained awb, a control for the synthesizer rather than the speaker.
 OTHER_VOICES = (
     Voice("rhvoice", "alan"),

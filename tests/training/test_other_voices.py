@@ -15,7 +15,7 @@ from training.synth import EVALUATION_ENGINES, SynthError, SynthJob, Voice, all_
 def test_the_recipe_never_draws_an_evaluation_voice() -> None:
     assert {v.engine for v in all_voices()} == {"espeak", "flite"}
     assert {v.engine for v in OTHER_VOICES} <= set(EVALUATION_ENGINES)
-    assert "rhvoice:slt" not in {v.key for v in OTHER_VOICES}  # flite's held-out slt, one ARCTIC speaker
+    assert "rhvoice:slt" not in {v.key for v in OTHER_VOICES}  # flite's slt, one ARCTIC speaker
 
 
 def test_pick_takes_the_first_clips_of_each_label_in_the_split() -> None:
