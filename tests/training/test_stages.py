@@ -68,7 +68,7 @@ def test_finetune_from_pretrained_learns_and_exports_a_calibrated_model(
     cfg = smoke(tiny_corpus, tmp_path, init=str(pretrained), max_steps=12, batch_size=6, eval_interval=6)
     path = finetune.train(cfg)
     rows = metrics(tmp_path)
-    assert sum(r["loss"] for r in rows[-4:]) < sum(r["loss"] for r in rows[:4])
+    assert sum(r["loss"] for r in rows[-3:]) < sum(r["loss"] for r in rows[:3])
     assert "dev_accuracy" in rows[5]
     assert any(r["ctc"] > 0 for r in rows)  # a batch of clips all cropped to max_seconds carries no CTC
     loaded = load_checkpoint(path)
