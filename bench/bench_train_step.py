@@ -8,6 +8,7 @@ change to the model's code can be judged by what it saves per step, not by a who
     python bench/bench_train_step.py                    # batch 12 x 3.25 s, threads 1 and 2
     python bench/bench_train_step.py --threads 2 --profile
     python bench/bench_train_step.py --threads 2 --compile   # torch.compile the feature encoder
+    python bench/bench_train_step.py --threads 2 --precision bf16   # under bf16 autocast, as stage 2 with AVX-512 BF16
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_interop_threads(1)
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"batch {args.batch} x {args.seconds:g} s, {args.repeats} timed steps after {args.warmup} warm-up"
+        f"batch {args.batch} x {args.seconds:g} s, {args.precision}, "
+        f"{args.repeats} timed steps after {args.warmup} warm-up"
     )
     print("| threads | seconds per step (median) | min | max |")
     print("|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        step = make_step(args.batch, args.seconds, compile_features=args.compile)
+        step = make_step(
+            args.batch, args.seconds, compile_features=args.compile, bf16=args.precision == "bf16"
+        )
         for i in range(args.warmup):
             start = time.perf_counter()
             step()
@@ -87,6 +91,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the convolutional feature encoder"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: the forward under bf16 autocast, as stage 2 runs where the CPU has AVX-512 BF16",
+    )
     return parser.parse_args(argv)
 
 
@@ -96,7 +106,9 @@ def shipped_head_sizes() -> tuple[int, int]:
     return len(shipped.labels), len(shipped.extra["ctc_vocab"])
 
 
-def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> Callable[..., None]:
+def make_step(
+    batch: int, seconds: float, *, compile_features: bool = False, bf16: bool = False
+) -> Callable[..., None]:
     """One training step of a fresh ``tiny_8k`` intent model on random audio, as a callable (a clip length
     other than ``seconds`` may be passed)."""
     torch.manual_seed(0)
@@ -123,10 +135,12 @@ def make_step(batch: int, seconds: float, *, compile_features: bool = False) -> 
 
     def step(clip_seconds: float = seconds) -> None:
         wave, lengths, labels, targets, target_lengths = inputs(clip_seconds)
-        out = model(wave, lengths)
-        assert out.ctc_log_probs is not None
-        ctc = F.ctc_loss(out.ctc_log_probs.transpose(0, 1), targets, out.frame_lengths, target_lengths)
-        loss = F.cross_entropy(out.intent_logits, labels) + 2.0 * ctc
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # losses inside, as stage 2
+            out = model(wave, lengths)
+            assert out.ctc_log_probs is not None
+            log_probs = out.ctc_log_probs.transpose(0, 1)
+            ctc = F.ctc_loss(log_probs, targets, out.frame_lengths, target_lengths)
+            loss = F.cross_entropy(out.intent_logits, labels) + 2.0 * ctc
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

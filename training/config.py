@@ -52,7 +52,7 @@ class TrainConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    precision: str = "auto"  # "auto": bf16 autocast where the hardware has bf16 matmuls, else "fp32"
+    precision: str = "auto"  # "auto": bf16 autocast where it measures faster (training.precision), else fp32
     # stage 2
     ctc_weight: float = 0.5  # weight of the phoneme CTC loss beside intent cross-entropy; 0 = off
     freeze_feature_encoder: bool = True  # the conv stack keeps its stage-1 (or random) weights

@@ -44,6 +44,7 @@ from training.data import (
     step_rng,
 )
 from training.manifest import labels_of, read_manifest
+from training.precision import run_precision
 from training.state import (
     Dist,
     all_mean,
@@ -53,7 +54,6 @@ from training.state import (
     setup,
     teardown,
     unwrap,
-    use_bf16,
 )
 from training.synth import PHONEMES
 
@@ -98,7 +98,11 @@ def train(cfg: TrainConfig) -> Path:
     )
     for group in optimizer.param_groups:
         group["scale"] = group["lr"] / cfg.lr  # lr_at gives the head lr; the encoder gets its share
-    start, _ = load_state(out, model=model, optimizer=optimizer)
+    start, resumed = load_state(out, model=model, optimizer=optimizer)
+    precision = run_precision(cfg.precision, d.device, model.encoder, resumed)  # before DDP wraps the model
+    if d.master:
+        print(precision.describe(), flush=True)
+    bf16 = precision.bf16
     # The quantizer and contrastive projections sit idle in stage 2, hence find_unused_parameters.
     net: nn.Module = model
     if d.world_size > 1:
@@ -108,7 +112,6 @@ def train(cfg: TrainConfig) -> Path:
     log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
     clip_lengths = [len(clip) for clip in train_bank.clips]
-    bf16 = use_bf16(cfg.precision, d.device)
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
     )
@@ -159,7 +162,13 @@ def train(cfg: TrainConfig) -> Path:
             log.flush()
             bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
         if d.master and ((step + 1) % cfg.checkpoint_interval == 0 or step + 1 == cfg.max_steps):
-            save_state(out, model=model, optimizer=optimizer, step=step + 1, extra={"config": cfg.to_dict()})
+            save_state(
+                out,
+                model=model,
+                optimizer=optimizer,
+                step=step + 1,
+                extra={"config": cfg.to_dict(), "bf16": bf16},
+            )
 
     # -- calibration on dev, then export ----------------------------------------------------------
     path = out / MODEL_FILE

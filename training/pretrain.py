@@ -28,7 +28,8 @@ from ivr.model.pretrain import gumbel_temperature, pretraining_loss
 from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, make_batch, sample_indices, step_rng
 from training.manifest import read_manifest
-from training.state import all_mean, load_state, open_metrics, save_state, setup, teardown, use_bf16
+from training.precision import run_precision
+from training.state import all_mean, load_state, open_metrics, save_state, setup, teardown
 
 ENCODER_FILE = "encoder.safetensors"  # the stage-1 result that stage 2 starts from
 # The paper anneals the Gumbel temperature 2 -> 0.5 by 0.999995 per update, which reaches its floor
@@ -66,7 +67,11 @@ def train(cfg: TrainConfig) -> Path:
     dims = getattr(model_dims, cfg.preset)()
     encoder = Wav2Vec2Encoder(dims).to(d.device)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, _ = load_state(out, model=encoder, optimizer=optimizer)  # 0 on a fresh run
+    start, resumed = load_state(out, model=encoder, optimizer=optimizer)  # 0 on a fresh run
+    precision = run_precision(cfg.precision, d.device, encoder, resumed)  # before DDP wraps the model
+    if d.master:
+        print(precision.describe(), flush=True)
+    bf16 = precision.bf16
     objective: nn.Module = Objective(encoder)
     if d.world_size > 1:
         objective = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
@@ -74,7 +79,6 @@ def train(cfg: TrainConfig) -> Path:
     # -- loop -----------------------------------------------------------------------------------
     log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * dims.sample_rate_hz)
-    bf16 = use_bf16(cfg.precision, d.device)
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="pretrain"
     )
@@ -120,7 +124,11 @@ def train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
         if d.master and ((step + 1) % cfg.checkpoint_interval == 0 or step + 1 == cfg.max_steps):
             save_state(
-                out, model=encoder, optimizer=optimizer, step=step + 1, extra={"config": cfg.to_dict()}
+                out,
+                model=encoder,
+                optimizer=optimizer,
+                step=step + 1,
+                extra={"config": cfg.to_dict(), "bf16": bf16},
             )
 
     path = out / ENCODER_FILE

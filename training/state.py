@@ -56,19 +56,6 @@ def setup(device: str = "auto", seed: int = 0, threads: int = 0) -> Dist:
     return Dist(rank, world, dev)
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Whether to train under bf16 autocast: ``"auto"`` asks the hardware (AVX-512 BF16/AMX, or CUDA bf16).
-
-    On the 2-core EPYC development machine bf16 autocast makes a stage-2 step 1.55x faster with the
-    same losses to 3 digits; weights, optimizer state and the CTC loss stay float32.
-    """
-    if precision != "auto":  # TrainConfig has checked it is "bf16" or "fp32"
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def teardown() -> None:
     """Leave the process group together: a rank that destroys it while rank 0 still calibrates and
     saves can abort in gloo's teardown ("terminate called without an active exception")."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,18 +12,22 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from ivr.errors import ConfigError
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
+from ivr.model.dims import tiny_8k
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.model import IntentModel, build_model
+from ivr.model.pretrain import pretraining_loss
 from tests.model.helpers import small_dims
 from training import finetune, pretrain
 from training.config import TrainConfig
 from training.data import DEFAULT_CHANNEL, Batch, ClipBank, make_batch
+from training.manifest import read_manifest
 from training.synth import PHONEMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,10 +53,14 @@ def pretrained(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return path
 
 
-def test_pretrain_loss_falls_and_the_encoder_round_trips(pretrained: Path):
+def test_pretrain_runs_and_the_encoder_round_trips(pretrained: Path):
+    """The stage's loop, log, annealing and export. Whether it learns is the next test's question: on these
+    18 clips tiny_8k's quantizer collapses to one code per codebook within about 10 steps at every rate
+    tried (3e-4 to 3e-3, warm-up 2 to 40 steps; diversity 0.956 -> 0.994, contrastive loss at chance), so
+    the logged loss cannot show learning here (the recipe's corpus does not collapse: docs/training.md)."""
     rows = metrics(pretrained.parent)
     assert [r["step"] for r in rows] == list(range(1, 17))
-    assert sum(r["loss"] for r in rows[-4:]) < sum(r["loss"] for r in rows[:4])
+    assert all(math.isfinite(r["loss"]) and 0 <= r["diversity"] < 1 for r in rows)
     # The Gumbel temperature anneals over the run, however short: 2 at the start, near 0.5 at the end.
     assert rows[0]["gumbel_temperature"] == 2.0 and rows[-1]["gumbel_temperature"] < 0.6
     loaded = load_checkpoint(pretrained)
@@ -60,6 +69,37 @@ def test_pretrain_loss_falls_and_the_encoder_round_trips(pretrained: Path):
     for name, tensor in loaded.model.state_dict().items():
         torch.testing.assert_close(tensor, state["model"][name])
     assert loaded.extra["stage"] == "pretrain"
+
+
+def test_the_pretraining_objective_learns_a_fixed_batch(tiny_corpus: Path):
+    """Stage 1's loss and optimizer, 40 updates on 8 clips with the random numbers (masks, distractors,
+    Gumbel noise, dropout) the same at every step: the contrastive task is learned and the codebooks stay in
+    use. When written: contrastive loss 3.99 -> 1.49, accuracy 0.02 -> 0.37, diversity 0.96 -> 0.93.
+
+    The warm-up matters as in the recipe (200 steps there): at full rate from the first update, two of three
+    such batches collapsed to one code per codebook within 20 updates and stayed at chance."""
+    bank = ClipBank.load([u for u in read_manifest(tiny_corpus) if u.split == "train"][:8])
+    batch = make_batch(
+        bank, list(range(len(bank))), np.random.default_rng(0), label_index={}, max_samples=16000
+    )
+    torch.manual_seed(0)
+    encoder = Wav2Vec2Encoder(tiny_8k()).train()
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=5e-4)  # the recipe's peak rate
+    history = []
+    for step in range(41):
+        torch.manual_seed(1)
+        losses = pretraining_loss(encoder, batch.wave, batch.lengths, num_updates=0)
+        history.append([float(x.detach()) for x in (losses.contrastive, losses.accuracy, losses.diversity)])
+        for group in optimizer.param_groups:
+            group["lr"] = 5e-4 * min(1.0, (step + 1) / 20)
+        optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 10.0)
+        optimizer.step()
+    (contrastive, accuracy, _), (contrastive_after, accuracy_after, diversity_after) = history[0], history[-1]
+    assert contrastive_after < contrastive - 1.0, history
+    assert accuracy_after > accuracy + 0.2, history
+    assert diversity_after < 0.97, history  # not collapsed to one entry per codebook (0.994)
 
 
 def test_finetune_from_pretrained_learns_and_exports_a_calibrated_model(
