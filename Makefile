@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check ivr tests training bench
 	$(BIN)/mypy
 
-model: $(STAMP)  ## train the shipped model end to end (2 CPU cores: ~2.5 h with AVX-512 BF16, ~5 h without; resumable)
+model: $(STAMP)  ## train the shipped model end to end (2 CPU cores: 1 h 50 min to ~4 h by CPU, ~5 h without AVX-512; resumable)
 	bash training/make_model.sh
 
 model-smoke: $(STAMP)  ## the same recipe on ~100 clips and a few steps (~2 minutes)

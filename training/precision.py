@@ -37,9 +37,10 @@ class PrecisionChoice:
 def run_precision(
     precision: str, device: torch.device, encoder: Wav2Vec2Encoder, resumed: dict[str, object]
 ) -> PrecisionChoice:
-    """The precision of a run: a resumed run keeps the one it began with (``resumed`` is the extra of its
-    saved state), so a run does not change precision half way when the probe reads differently."""
-    if isinstance(resumed.get("bf16"), bool):
+    """The precision of a run: under ``"auto"`` a resumed run keeps the one it began with (``resumed`` is the
+    extra of its saved state), so it does not change precision half way when the probe reads differently;
+    an explicit ``"fp32"`` or ``"bf16"`` is obeyed."""
+    if precision == "auto" and isinstance(resumed.get("bf16"), bool):
         return PrecisionChoice(bool(resumed["bf16"]), "resumed: as the run began")
     return choose_precision(precision, device, encoder)
 

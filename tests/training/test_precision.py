@@ -26,12 +26,13 @@ def test_explicit_precisions_are_obeyed_without_a_probe(encoder, monkeypatch):
     assert run_precision("bf16", CPU, encoder, {}).bf16 is True
 
 
-def test_a_resumed_run_keeps_the_precision_it_began_with(encoder, monkeypatch):
+def test_a_resumed_auto_run_keeps_the_precision_it_began_with(encoder, monkeypatch):
     monkeypatch.setattr(precision_module, "probe_step_seconds", lambda *a, **k: 1.0)
     for began in (True, False):
-        for setting in ("auto", "fp32", "bf16"):
-            choice = run_precision(setting, CPU, encoder, {"config": {}, "bf16": began})
-            assert choice.bf16 is began and "resumed" in choice.reason
+        choice = run_precision("auto", CPU, encoder, {"config": {}, "bf16": began})
+        assert choice.bf16 is began and "resumed" in choice.reason
+        assert run_precision("fp32", CPU, encoder, {"bf16": began}).bf16 is False  # explicit: obeyed
+        assert run_precision("bf16", CPU, encoder, {"bf16": began}).bf16 is True
 
 
 @pytest.mark.parametrize(
