@@ -42,6 +42,10 @@ class TrainConfig:
     formant_shift: float = 0.0  # stage 2: training clips' spectral envelope moved by 1 +- this, pitch kept
     formant_shift_from: int = 0  # stage 2: the step formant shifting starts (a curriculum: phonemes first)
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
+    mask_prob: float = (
+        -1.0
+    )  # stage 1: span starts per frame x span length (dims.mask_prob); < 0: the preset's
+    mask_length: int = 0  # stage 1: frames per masked span (dims.mask_length); 0: the preset's
     # optimization
     seed: int = 1337
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
@@ -98,6 +102,10 @@ class TrainConfig:
             problems.append(f"oos_text_per_label must be >= 0 or null, got {self.oos_text_per_label}")
         if not (0 <= self.voice_warp < 0.5 and 0 <= self.formant_shift < 0.5):
             problems.append("voice_warp and formant_shift must be within [0, 0.5)")
+        if self.mask_prob > 1.0 or self.mask_length < 0:
+            problems.append(
+                f"mask_prob must be <= 1 and mask_length >= 0, got {self.mask_prob}, {self.mask_length}"
+            )
         if self.formant_shift_from < 0:
             problems.append(f"formant_shift_from must be >= 0, got {self.formant_shift_from}")
         if self.corruption_scale < 0:

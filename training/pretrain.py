@@ -11,6 +11,7 @@ synthesis. Run it alone or under torchrun (one process per core or GPU):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def train(cfg: TrainConfig) -> Path:
         raise ConfigError(f"{manifest}: no utterances in splits {', '.join(cfg.train_splits)}")
 
     # -- model and optimizer --------------------------------------------------------------------
-    dims = getattr(model_dims, cfg.preset)()
+    dims = stage1_dims(cfg)
     encoder = Wav2Vec2Encoder(dims).to(d.device)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, resumed = load_state(out, model=encoder, optimizer=optimizer)  # 0 on a fresh run
@@ -136,6 +137,16 @@ def train(cfg: TrainConfig) -> Path:
         export_encoder(encoder, path, cfg)
     teardown()
     return path
+
+
+def stage1_dims(cfg: TrainConfig) -> model_dims.EncoderDims:
+    """The preset's dims with the config's span masking, where it sets one (masking is stage 1's alone)."""
+    dims: model_dims.EncoderDims = getattr(model_dims, cfg.preset)()
+    if cfg.mask_prob >= 0:
+        dims = dataclasses.replace(dims, mask_prob=cfg.mask_prob)
+    if cfg.mask_length > 0:
+        dims = dataclasses.replace(dims, mask_length=cfg.mask_length)
+    return dims
 
 
 def export_encoder(encoder: Wav2Vec2Encoder, path: Path, cfg: TrainConfig) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 
 from ivr.errors import ConfigError
+from ivr.model.dims import tiny_8k
 from ivr.model.phoneme_intent import READERS
 from training.config import TEXT_READERS, TrainConfig, load_config, lr_at
+from training.pretrain import stage1_dims
 
 
 def test_lr_warms_up_then_decays_to_min():
@@ -71,3 +74,13 @@ def test_lm_settings_parse_as_numbers_and_are_checked(tmp_path):
         load_config(None, ["--lm_weights=[high]"])
     with pytest.raises(ConfigError, match="needs at least one lm_weight"):
         load_config(None, ["--lm_order=4", "--lm_weights=[]"])
+
+
+def test_stage1_masking_overrides_the_preset_only_where_set():
+    preset = tiny_8k()
+    assert stage1_dims(TrainConfig()) == preset
+    dims = stage1_dims(load_config(None, ["--mask_prob=0.3", "--mask_length=5"]))
+    assert (dims.mask_prob, dims.mask_length) == (0.3, 5)
+    assert dataclasses.replace(dims, mask_prob=preset.mask_prob, mask_length=preset.mask_length) == preset
+    with pytest.raises(ConfigError, match="mask_prob"):
+        TrainConfig(mask_prob=1.5)
