@@ -42,9 +42,7 @@ class TrainConfig:
     formant_shift: float = 0.0  # stage 2: training clips' spectral envelope moved by 1 +- this, pitch kept
     formant_shift_from: int = 0  # stage 2: the step formant shifting starts (a curriculum: phonemes first)
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
-    mask_prob: float = (
-        -1.0
-    )  # stage 1: span starts per frame x span length (dims.mask_prob); < 0: the preset's
+    mask_prob: float = -1.0  # stage 1: dims.mask_prob (span starts x span length); < 0: the preset's
     mask_length: int = 0  # stage 1: frames per masked span (dims.mask_length); 0: the preset's
     # optimization
     seed: int = 1337

@@ -39,7 +39,7 @@ def test_a_resumed_auto_run_keeps_the_precision_it_began_with(encoder, monkeypat
     ("bf16_share", "expected"), [(0.5, True), (BF16_MARGIN, True), (0.95, False), (1.3, False)]
 )
 def test_auto_takes_bf16_only_where_it_is_clearly_faster(encoder, monkeypatch, bf16_share, expected):
-    """The 2-core AMD EPYC VM: bf16 0.65x the float32 step; the 2-core Intel Xeon VM: 1.2-1.4x."""
+    """The 2-core AMD EPYC VM: bf16 0.65x the float32 step; the 2-core Intel Xeon VM: 1.18x."""
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     monkeypatch.setattr(
         precision_module, "probe_step_seconds", lambda enc, *, bf16: bf16_share if bf16 else 1.0
