@@ -48,9 +48,9 @@ from training.precision import run_precision
 from training.state import (
     Dist,
     all_mean,
+    checkpoint_if_due,
     load_state,
     open_metrics,
-    save_state,
     setup,
     teardown,
     unwrap,
@@ -161,14 +161,7 @@ def train(cfg: TrainConfig) -> Path:
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
-        if d.master and ((step + 1) % cfg.checkpoint_interval == 0 or step + 1 == cfg.max_steps):
-            save_state(
-                out,
-                model=model,
-                optimizer=optimizer,
-                step=step + 1,
-                extra={"config": cfg.to_dict(), "bf16": bf16},
-            )
+        checkpoint_if_due(out, d, cfg, step + 1, model=model, optimizer=optimizer, bf16=bf16)
 
     # -- calibration on dev, then export ----------------------------------------------------------
     path = out / MODEL_FILE

@@ -30,7 +30,7 @@ from training.config import TrainConfig, load_config, lr_at
 from training.data import DEFAULT_CHANNEL, ClipBank, make_batch, sample_indices, step_rng
 from training.manifest import read_manifest
 from training.precision import run_precision
-from training.state import all_mean, load_state, open_metrics, save_state, setup, teardown
+from training.state import all_mean, checkpoint_if_due, load_state, open_metrics, setup, teardown
 
 ENCODER_FILE = "encoder.safetensors"  # the stage-1 result that stage 2 starts from
 # The paper anneals the Gumbel temperature 2 -> 0.5 by 0.999995 per update, which reaches its floor
@@ -123,14 +123,7 @@ def train(cfg: TrainConfig) -> Path:
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
-        if d.master and ((step + 1) % cfg.checkpoint_interval == 0 or step + 1 == cfg.max_steps):
-            save_state(
-                out,
-                model=encoder,
-                optimizer=optimizer,
-                step=step + 1,
-                extra={"config": cfg.to_dict(), "bf16": bf16},
-            )
+        checkpoint_if_due(out, d, cfg, step + 1, model=encoder, optimizer=optimizer, bf16=bf16)
 
     path = out / ENCODER_FILE
     if d.master:

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from training.config import TrainConfig
+
 STATE_FILE = "state.pt"
 
 
@@ -98,6 +100,23 @@ def save_state(
     )
     tmp.replace(path)
     return path
+
+
+def checkpoint_if_due(
+    out_dir: Path,
+    d: Dist,
+    cfg: TrainConfig,
+    step: int,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    bf16: bool,
+) -> None:
+    """On rank 0, every ``cfg.checkpoint_interval`` steps and after the last one, write the resumable state
+    (``step`` steps done) with the run's config and precision."""
+    if d.master and (step % cfg.checkpoint_interval == 0 or step == cfg.max_steps):
+        extra = {"config": cfg.to_dict(), "bf16": bf16}
+        save_state(out_dir, model=model, optimizer=optimizer, step=step, extra=extra)
 
 
 def load_state(
