@@ -18,6 +18,7 @@ import yaml
 from ivr.errors import ConfigError
 
 TEXT_READERS = ("ngram", "bigru")  # ivr.model.phoneme_intent.READERS, without importing torch
+ATTENTION_KINDS = ("full", "block_causal")  # ivr.model.dims.ATTENTION_KINDS, without importing torch
 REJECTION_RULES = ("max_probability", "oos_probability")  # training.calibrate's out-of-scope rules
 
 
@@ -44,6 +45,8 @@ class TrainConfig:
     length_bucketing: bool = False  # stage 2: batches of clips of similar length (less padding)
     mask_prob: float = -1.0  # stage 1: dims.mask_prob (span starts x span length); < 0: the preset's
     mask_length: int = 0  # stage 1: frames per masked span (dims.mask_length); 0: the preset's
+    codebook_size: int = 0  # stage 1: entries per quantizer codebook (dims.codebook_size); 0: the preset's
+    pretrain_attention: str = ""  # stage 1: "full" lets the context see the whole crop; "": the preset's
     # optimization
     seed: int = 1337
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
@@ -100,9 +103,15 @@ class TrainConfig:
             problems.append(f"oos_text_per_label must be >= 0 or null, got {self.oos_text_per_label}")
         if not (0 <= self.voice_warp < 0.5 and 0 <= self.formant_shift < 0.5):
             problems.append("voice_warp and formant_shift must be within [0, 0.5)")
+        if self.codebook_size < 0:
+            problems.append(f"codebook_size must be >= 0 (0: the preset's), got {self.codebook_size}")
         if self.mask_prob > 1.0 or self.mask_length < 0:
             problems.append(
                 f"mask_prob must be <= 1 and mask_length >= 0, got {self.mask_prob}, {self.mask_length}"
+            )
+        if self.pretrain_attention not in ("", *ATTENTION_KINDS):
+            problems.append(
+                f"pretrain_attention must be empty or one of {ATTENTION_KINDS}, got {self.pretrain_attention!r}"
             )
         if self.formant_shift_from < 0:
             problems.append(f"formant_shift_from must be >= 0, got {self.formant_shift_from}")

@@ -42,12 +42,15 @@ ANNEAL_UPDATES = 300_000
 class Objective(nn.Module):
     """The pre-training loss as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, encoder: Wav2Vec2Encoder) -> None:
+    def __init__(self, encoder: Wav2Vec2Encoder, attention: str | None = None) -> None:
         super().__init__()
         self.encoder = encoder
+        self.attention = attention
 
     def forward(self, wave: Tensor, lengths: Tensor, num_updates: int) -> tuple[Tensor, ...]:
-        losses = pretraining_loss(self.encoder, wave, lengths, num_updates=num_updates)
+        losses = pretraining_loss(
+            self.encoder, wave, lengths, num_updates=num_updates, attention=self.attention
+        )
         return losses.total, losses.contrastive, losses.diversity, losses.accuracy
 
 
@@ -73,7 +76,7 @@ def train(cfg: TrainConfig) -> Path:
     if d.master:
         print(precision.describe(), flush=True)
     bf16 = precision.bf16
-    objective: nn.Module = Objective(encoder)
+    objective: nn.Module = Objective(encoder, cfg.pretrain_attention or None)
     if d.world_size > 1:
         objective = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
 
@@ -133,12 +136,15 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def stage1_dims(cfg: TrainConfig) -> model_dims.EncoderDims:
-    """The preset's dims with the config's span masking, where it sets one (masking is stage 1's alone)."""
+    """The preset's dims with the config's span masking and codebook size where it sets them (both are
+    stage 1's alone: stage 2 and inference use neither the masks nor the quantizer)."""
     dims: model_dims.EncoderDims = getattr(model_dims, cfg.preset)()
     if cfg.mask_prob >= 0:
         dims = dataclasses.replace(dims, mask_prob=cfg.mask_prob)
     if cfg.mask_length > 0:
         dims = dataclasses.replace(dims, mask_length=cfg.mask_length)
+    if cfg.codebook_size > 0:
+        dims = dataclasses.replace(dims, codebook_size=cfg.codebook_size)
     return dims
 
 

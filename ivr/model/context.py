@@ -144,15 +144,21 @@ class TransformerEncoder(nn.Module):
         self.dropout = nn.Dropout(dims.dropout)
         self.layers = nn.ModuleList(TransformerLayer(dims) for _ in range(dims.num_layers))
 
-    def forward(self, x: Tensor, valid: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """x (B, F, D), valid (B, F) -> (frames (B, F, D), (input of layer 0, output of each layer))."""
+    def forward(
+        self, x: Tensor, valid: Tensor, attention: str | None = None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """x (B, F, D), valid (B, F) -> (frames (B, F, D), (input of layer 0, output of each layer)).
+
+        ``attention`` overrides the dims' mask kind for this call (stage 1 may pre-train a streaming model
+        with full attention); the positional conv keeps its own kind, so the weights stay those of the dims.
+        """
         d = self.dims
         x = x * valid[..., None].to(x.dtype)  # zero padding: the conv then sees what a lone utterance would
         x = x + self.pos_conv(x)  # (B, F, D)
         if not d.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
-        mask = attention_mask(valid, d.attention, d.chunk_frames, d.left_chunks)  # (B, F, F)
+        mask = attention_mask(valid, attention or d.attention, d.chunk_frames, d.left_chunks)  # (B, F, F)
         hidden = [x]
         for layer in self.layers:
             if not (self.training and d.layer_drop > 0 and float(torch.rand(())) < d.layer_drop):

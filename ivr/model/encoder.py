@@ -48,8 +48,13 @@ class Wav2Vec2Encoder(nn.Module):
         """(B,) samples -> (B,) frames: frame t needs samples [t * stride, t * stride + receptive_field)."""
         return conv_output_lengths(sample_lengths, self.dims.conv_layers)
 
-    def forward(self, wave: Tensor, lengths: Tensor, mask: bool = False) -> EncoderOutput:
-        """wave (B, T) float32, lengths (B,) int64 valid samples; ``mask``: span-mask the projected features."""
+    def forward(
+        self, wave: Tensor, lengths: Tensor, mask: bool = False, attention: str | None = None
+    ) -> EncoderOutput:
+        """wave (B, T) float32, lengths (B,) int64 valid samples; ``mask``: span-mask the projected features.
+
+        ``attention``: the context network's mask kind for this call, if not the dims' (stage 1 only).
+        """
         check_input(wave, lengths, self.dims.receptive_field)
         if self.dims.normalize_waveform:
             wave = normalize_waveform(wave, lengths)
@@ -66,7 +71,7 @@ class Wav2Vec2Encoder(nn.Module):
                 frame_lengths, x.shape[1], mask_prob=d.mask_prob, mask_length=d.mask_length
             )
             x = torch.where(mask_indices[..., None], self.mask_embedding.to(x.dtype), x)  # (B, F, D)
-        frames, hidden = self.context(x, valid)  # (B, F, D)
+        frames, hidden = self.context(x, valid, attention)  # (B, F, D)
         frames = frames * weights
         return EncoderOutput(frames, frame_lengths, features, penalty, mask_indices, hidden)
 

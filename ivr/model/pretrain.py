@@ -116,10 +116,14 @@ def pretraining_loss(
     *,
     num_updates: int,
     generator: torch.Generator | None = None,
+    attention: str | None = None,
 ) -> PretrainLosses:
-    """wave (B, T), lengths (B,) -> the paper's loss on span-masked features, correct under padding."""
+    """wave (B, T), lengths (B,) -> the paper's loss on span-masked features, correct under padding.
+
+    ``attention``: the context network's mask kind while pre-training, if not the encoder's own.
+    """
     d = encoder.dims
-    out = encoder(wave, lengths, mask=True)
+    out = encoder(wave, lengths, mask=True, attention=attention)
     assert out.mask is not None
     valid = lengths_to_mask(out.frame_lengths, out.frames.shape[1])  # (B, F)
     temperature = gumbel_temperature(num_updates)

@@ -66,6 +66,26 @@ def test_block_causal_frames_do_not_depend_on_later_chunks():
     assert (a[:, frames_kept + 2 :] - b[:, frames_kept + 2 :]).abs().max() > 1e-3
 
 
+def test_full_attention_override_sees_later_chunks_and_keeps_the_causal_positional_conv():
+    dims = small_dims()
+    enc = encoder(dims)
+    wave = random_wave(1, 2000)
+    changed = wave.clone()
+    frames_kept = 2 * dims.chunk_frames
+    changed[:, (frames_kept + 1) * dims.stride :] += 1.0
+    lengths = torch.tensor([2000])
+    with torch.no_grad():
+        a = enc(wave, lengths, attention="full").frames
+        b = enc(changed, lengths, attention="full").frames
+        as_full_dims = Wav2Vec2Encoder(small_dims(attention="full")).eval()
+        as_full_dims.load_state_dict(enc.state_dict())
+        centred = as_full_dims(wave, lengths).frames
+        streaming = enc(wave, lengths).frames
+    assert (a[:, :frames_kept] - b[:, :frames_kept]).abs().max() > 1e-3  # the future is seen
+    assert (a - centred).abs().max() > 1e-3  # not the full-attention architecture: its conv is centred
+    assert (a - streaming).abs().max() > 1e-3
+
+
 def test_block_causal_mask_pattern():
     valid = torch.tensor([[True] * 7 + [False]])
     mask = attention_mask(valid, "block_causal", chunk_frames=2, left_chunks=1)[0]

@@ -76,11 +76,25 @@ def test_lm_settings_parse_as_numbers_and_are_checked(tmp_path):
         load_config(None, ["--lm_order=4", "--lm_weights=[]"])
 
 
-def test_stage1_masking_overrides_the_preset_only_where_set():
+def test_stage1_masking_and_codebook_override_the_preset_only_where_set():
     preset = tiny_8k()
     assert stage1_dims(TrainConfig()) == preset
-    dims = stage1_dims(load_config(None, ["--mask_prob=0.3", "--mask_length=5"]))
-    assert (dims.mask_prob, dims.mask_length) == (0.3, 5)
-    assert dataclasses.replace(dims, mask_prob=preset.mask_prob, mask_length=preset.mask_length) == preset
+    dims = stage1_dims(load_config(None, ["--mask_prob=0.3", "--mask_length=5", "--codebook_size=32"]))
+    assert (dims.mask_prob, dims.mask_length, dims.codebook_size) == (0.3, 5, 32)
+    kept = {
+        "mask_prob": preset.mask_prob,
+        "mask_length": preset.mask_length,
+        "codebook_size": preset.codebook_size,
+    }
+    assert dataclasses.replace(dims, **kept) == preset
     with pytest.raises(ConfigError, match="mask_prob"):
         TrainConfig(mask_prob=1.5)
+    with pytest.raises(ConfigError, match="codebook_size"):
+        TrainConfig(codebook_size=-1)
+
+
+def test_stage1_attention_is_checked_and_leaves_the_exported_dims_alone():
+    assert load_config(None, ["--pretrain_attention=full"]).pretrain_attention == "full"
+    assert stage1_dims(load_config(None, ["--pretrain_attention=full"])) == tiny_8k()
+    with pytest.raises(ConfigError, match="pretrain_attention"):
+        load_config(None, ["--pretrain_attention=bidirectional"])
