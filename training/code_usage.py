@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     encoder = load_encoder(args.encoder)
     manifest = Path(args.manifest)
     utts = [u for u in read_manifest(manifest) if u.split == args.split][: args.clips]
+    if not utts:
+        parser.error(f"{manifest}: no clips in split {args.split!r}")
     bank = ClipBank.load(utts, cache_dir=manifest.parent / "cache")
     batch = make_batch(
         bank,
