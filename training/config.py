@@ -63,6 +63,8 @@ class TrainConfig:
     freeze_feature_encoder: bool = True  # the conv stack keeps its stage-1 (or random) weights
     encoder_lr_scale: float = 1.0  # the encoder's lr relative to the heads' (stage 2)
     freeze_encoder_steps: int = 0  # train only the heads for this many steps first
+    finetune_mask_prob: float = 0.0  # span-mask training clips' features as the paper fine-tunes; 0 = off
+    finetune_mask_length: int = 10  # frames per masked span in stage 2 (20 ms frames: 200 ms)
     # stage 2b: the phoneme (text) intent head
     text_per_label: int = 2000  # unsynthesized phrasings per label for the text head; 0 = decodes only
     text_bank: bool = False  # also phrasings of the text-only bank (training/text_bank.py)
@@ -108,6 +110,11 @@ class TrainConfig:
         if self.mask_prob > 1.0 or self.mask_length < 0:
             problems.append(
                 f"mask_prob must be <= 1 and mask_length >= 0, got {self.mask_prob}, {self.mask_length}"
+            )
+        if not 0.0 <= self.finetune_mask_prob <= 1.0 or self.finetune_mask_length < 1:
+            problems.append(
+                "finetune_mask_prob must be in [0, 1] and finetune_mask_length >= 1, got "
+                f"{self.finetune_mask_prob}, {self.finetune_mask_length}"
             )
         if self.pretrain_attention not in ("", *ATTENTION_KINDS):
             problems.append(

@@ -28,6 +28,7 @@ from ivr.errors import ConfigError
 from ivr.intents import OUT_OF_SCOPE
 from ivr.model import dims as model_dims
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
+from ivr.model.masking import SpanMasking
 from ivr.model.model import IntentModel, build_model, head_dims
 from training.calibrate import choose_threshold, fit_temperature
 from training.channel import ChannelConfig
@@ -136,7 +137,13 @@ def train(cfg: TrainConfig) -> Path:
         )
         model.train()
         with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=bf16):
-            ce, ctc, correct = losses(net, batch, d.device, ctc_weight=cfg.ctc_weight if use_ctc else 0.0)
+            ce, ctc, correct = losses(
+                net,
+                batch,
+                d.device,
+                ctc_weight=cfg.ctc_weight if use_ctc else 0.0,
+                mask=training_masking(cfg),
+            )
         loss = ce + cfg.ctc_weight * ctc if use_ctc else ce
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -196,6 +203,13 @@ def training_channel(cfg: TrainConfig, step: int) -> ChannelConfig | None:
     )
 
 
+def training_masking(cfg: TrainConfig) -> SpanMasking | None:
+    """The span masking training clips get in stage 2 (wav2vec 2.0 fine-tunes masked too); dev is never masked."""
+    if cfg.finetune_mask_prob <= 0:
+        return None
+    return SpanMasking(cfg.finetune_mask_prob, cfg.finetune_mask_length)
+
+
 def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentModel:
     """Heads over the ``cfg.init`` encoder (its dims win), or over a random ``cfg.preset`` one.
 
@@ -225,10 +239,10 @@ def init_model(cfg: TrainConfig, labels: list[str], use_ctc: bool) -> IntentMode
 
 
 def losses(
-    net: nn.Module, batch: Batch, device: torch.device, *, ctc_weight: float
+    net: nn.Module, batch: Batch, device: torch.device, *, ctc_weight: float, mask: SpanMasking | None = None
 ) -> tuple[Tensor, Tensor, float]:
-    """(intent cross-entropy, phoneme CTC or 0, accuracy) of one batch."""
-    out = net(batch.wave.to(device), batch.lengths.to(device))
+    """(intent cross-entropy, phoneme CTC or 0, accuracy) of one batch, its features span-masked by ``mask``."""
+    out = net(batch.wave.to(device), batch.lengths.to(device), mask=mask)
     labels = batch.labels.to(device)
     labeled = labels >= 0  # -1: a clip that only feeds the CTC task
     if bool(labeled.any()):

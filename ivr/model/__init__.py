@@ -29,7 +29,7 @@ from ivr.model.dims import EncoderDims, HeadDims, base, tiny_8k
 from ivr.model.encoder import EncoderOutput, Wav2Vec2Encoder
 from ivr.model.features import FeatureEncoder, FeatureProjection
 from ivr.model.heads import CTCHead, IntentHead, PoolState
-from ivr.model.masking import span_mask
+from ivr.model.masking import SpanMasking, span_mask
 from ivr.model.model import IntentModel, ModelOutput, build_model
 from ivr.model.pretrain import PretrainLosses, gumbel_temperature, pretraining_loss
 from ivr.model.quantizer import GumbelVectorQuantizer
@@ -63,6 +63,7 @@ __all__ = [
     "ModelOutput",
     "PoolState",
     "PretrainLosses",
+    "SpanMasking",
     "TransformerEncoder",
     "Wav2Vec2Encoder",
     "attention_mask",

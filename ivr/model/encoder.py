@@ -16,7 +16,7 @@ from ivr.model.features import (
     lengths_to_mask,
     normalize_waveform,
 )
-from ivr.model.masking import span_mask
+from ivr.model.masking import SpanMasking, span_mask
 from ivr.model.quantizer import GumbelVectorQuantizer
 
 
@@ -48,8 +48,12 @@ class Wav2Vec2Encoder(nn.Module):
         """(B,) samples -> (B,) frames: frame t needs samples [t * stride, t * stride + receptive_field)."""
         return conv_output_lengths(sample_lengths, self.dims.conv_layers)
 
+    def pretraining_masking(self) -> SpanMasking:
+        """The span masking stage 1 trains under: the dims' own."""
+        return SpanMasking(self.dims.mask_prob, self.dims.mask_length)
+
     def forward(
-        self, wave: Tensor, lengths: Tensor, mask: bool = False, attention: str | None = None
+        self, wave: Tensor, lengths: Tensor, mask: SpanMasking | None = None, attention: str | None = None
     ) -> EncoderOutput:
         """wave (B, T) float32, lengths (B,) int64 valid samples; ``mask``: span-mask the projected features.
 
@@ -65,11 +69,8 @@ class Wav2Vec2Encoder(nn.Module):
         penalty = (conv.float() ** 2 * weights).sum() / (weights.sum() * conv.shape[-1]).clamp_min(1.0)
         x, features = self.feature_projection(conv)  # (B, F, D), (B, F, C)
         mask_indices = None
-        if mask:
-            d = self.dims
-            mask_indices = span_mask(
-                frame_lengths, x.shape[1], mask_prob=d.mask_prob, mask_length=d.mask_length
-            )
+        if mask is not None:
+            mask_indices = span_mask(frame_lengths, x.shape[1], mask_prob=mask.prob, mask_length=mask.length)
             x = torch.where(mask_indices[..., None], self.mask_embedding.to(x.dtype), x)  # (B, F, D)
         frames, hidden = self.context(x, valid, attention)  # (B, F, D)
         frames = frames * weights

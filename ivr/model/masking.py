@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class SpanMasking:
+    """How much of an utterance to mask: ``prob`` x frames as span starts, ``length`` frames a span.
+
+    Pre-training masks about half the frames (the preset's 0.65 / 10); wav2vec 2.0 fine-tunes with masking
+    too, as a regulariser (stage 2's ``finetune_mask_prob``).
+    """
+
+    prob: float
+    length: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prob <= 1.0 or self.length < 1:
+            raise ValueError(
+                f"span masking needs prob in [0, 1] and length >= 1, got {self.prob}, {self.length}"
+            )
 
 
 def span_mask(

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ivr.model.dims import EncoderDims, HeadDims
 from ivr.model.encoder import Wav2Vec2Encoder
 from ivr.model.heads import CTCHead, IntentHead
+from ivr.model.masking import SpanMasking
 from ivr.model.phoneme_intent import PhonemeIntentClassifier
 from ivr.model.phoneme_lm import PhonemeLM
 
@@ -73,10 +74,10 @@ class IntentModel(nn.Module):
     def labels(self) -> tuple[str, ...]:
         return self.intent_head.labels
 
-    def forward(self, wave: Tensor, lengths: Tensor, mask: bool = False) -> ModelOutput:
+    def forward(self, wave: Tensor, lengths: Tensor, mask: SpanMasking | None = None) -> ModelOutput:
         """wave (B, T) float32 at dims.sample_rate_hz, lengths (B,) int64 valid samples.
 
-        ``mask``: span-mask the features as in pretraining, a regulariser the paper also fine-tunes with.
+        ``mask``: span-mask the projected features, a regulariser the paper also fine-tunes with.
         """
         out = self.encoder(wave, lengths, mask=mask)
         logits = self.intent_head(out.frames, out.frame_lengths)  # (B, L)

@@ -123,7 +123,7 @@ def pretraining_loss(
     ``attention``: the context network's mask kind while pre-training, if not the encoder's own.
     """
     d = encoder.dims
-    out = encoder(wave, lengths, mask=True, attention=attention)
+    out = encoder(wave, lengths, mask=encoder.pretraining_masking(), attention=attention)
     assert out.mask is not None
     valid = lengths_to_mask(out.frame_lengths, out.frames.shape[1])  # (B, F)
     temperature = gumbel_temperature(num_updates)

@@ -100,7 +100,7 @@ def test_masking_replaces_frames_with_the_mask_embedding():
     dims = small_dims(feature_dropout=0.0)
     enc = encoder(dims)
     torch.manual_seed(3)
-    out = enc(random_wave(2, 1200), torch.tensor([1200, 800]), mask=True)
+    out = enc(random_wave(2, 1200), torch.tensor([1200, 800]), mask=enc.pretraining_masking())
     assert out.mask is not None and out.mask.shape == (2, 29)
     assert not out.mask[1, out.frame_lengths[1] :].any()
     assert out.mask[0].any() and out.mask[1].any()

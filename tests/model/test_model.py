@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ivr.model import HeadDims, IntentHead, build_model
+from ivr.model import HeadDims, IntentHead, SpanMasking, build_model
 from tests.model.helpers import random_wave, small_dims
 
 LABELS = ("yes", "no", "agent")
@@ -99,4 +99,4 @@ def test_fine_tuning_can_mask_features():
     wave, lengths = random_wave(2, 1600), torch.tensor([1600, 1200])
     plain = model(wave, lengths).intent_logits
     assert torch.equal(plain, model(wave, lengths).intent_logits)
-    assert not torch.allclose(plain, model(wave, lengths, mask=True).intent_logits)
+    assert not torch.allclose(plain, model(wave, lengths, mask=SpanMasking(0.3, 4)).intent_logits)

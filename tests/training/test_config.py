@@ -98,3 +98,12 @@ def test_stage1_attention_is_checked_and_leaves_the_exported_dims_alone():
     assert stage1_dims(load_config(None, ["--pretrain_attention=full"])) == tiny_8k()
     with pytest.raises(ConfigError, match="pretrain_attention"):
         load_config(None, ["--pretrain_attention=bidirectional"])
+
+
+def test_stage2_masking_is_off_by_default_and_checked():
+    assert TrainConfig().finetune_mask_prob == 0.0
+    assert load_config(None, ["--finetune_mask_prob=0.3"]).finetune_mask_prob == 0.3
+    with pytest.raises(ConfigError, match="finetune_mask_prob"):
+        TrainConfig(finetune_mask_prob=1.5)
+    with pytest.raises(ConfigError, match="finetune_mask_length"):
+        TrainConfig(finetune_mask_length=0)

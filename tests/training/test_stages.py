@@ -21,6 +21,7 @@ from ivr.errors import ConfigError
 from ivr.model.checkpoint import load_checkpoint, save_checkpoint
 from ivr.model.dims import tiny_8k
 from ivr.model.encoder import Wav2Vec2Encoder
+from ivr.model.masking import SpanMasking
 from ivr.model.model import IntentModel, build_model
 from ivr.model.pretrain import pretraining_loss
 from tests.model.helpers import small_dims
@@ -196,7 +197,7 @@ def test_the_intent_loss_and_accuracy_skip_rows_without_a_label():
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 9.0]])
 
     class Fixed(torch.nn.Module):
-        def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> SimpleNamespace:
+        def forward(self, wave: torch.Tensor, lengths: torch.Tensor, mask: object = None) -> SimpleNamespace:
             return SimpleNamespace(intent_logits=logits, ctc_log_probs=None)
 
     labels = torch.tensor([0, 2, -1])  # the third clip is transcribed but unlabeled
@@ -205,6 +206,23 @@ def test_the_intent_loss_and_accuracy_skip_rows_without_a_label():
     ce, ctc, accuracy = finetune.losses(Fixed(), batch, torch.device("cpu"), ctc_weight=0.0)
     torch.testing.assert_close(ce, F.cross_entropy(logits[:2], labels[:2]))
     assert accuracy == 0.5 and float(ctc) == 0.0
+
+
+def test_stage_two_masks_training_clips_only_when_asked():
+    assert finetune.training_masking(TrainConfig()) is None
+    masking = finetune.training_masking(TrainConfig(finetune_mask_prob=0.2, finetune_mask_length=5))
+    assert masking == SpanMasking(0.2, 5)
+    seen = []
+
+    class Recording(torch.nn.Module):
+        def forward(self, wave: torch.Tensor, lengths: torch.Tensor, mask: object = None) -> SimpleNamespace:
+            seen.append(mask)
+            return SimpleNamespace(intent_logits=torch.zeros(1, 2, requires_grad=True), ctc_log_probs=None)
+
+    batch = Batch(torch.zeros(1, 80), torch.full((1,), 80), torch.tensor([1]), torch.zeros(1, 1, dtype=torch.int64),
+                  torch.zeros(1, dtype=torch.int64))  # fmt: skip
+    finetune.losses(Recording(), batch, torch.device("cpu"), ctc_weight=0.0, mask=masking)
+    assert seen == [masking]
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "finetune"])
