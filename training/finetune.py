@@ -112,6 +112,8 @@ def train(cfg: TrainConfig) -> Path:
     # -- loop -------------------------------------------------------------------------------------
     log = open_metrics(out, start) if d.master else None
     max_samples = int(cfg.max_seconds * model.dims.sample_rate_hz)
+    ctc_weight = cfg.ctc_weight if use_ctc else 0.0
+    masking = training_masking(cfg)
     clip_lengths = [len(clip) for clip in train_bank.clips]
     bar = tqdm(
         range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=not d.master, desc="finetune"
@@ -137,14 +139,8 @@ def train(cfg: TrainConfig) -> Path:
         )
         model.train()
         with torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=bf16):
-            ce, ctc, correct = losses(
-                net,
-                batch,
-                d.device,
-                ctc_weight=cfg.ctc_weight if use_ctc else 0.0,
-                mask=training_masking(cfg),
-            )
-        loss = ce + cfg.ctc_weight * ctc if use_ctc else ce
+            ce, ctc, correct = losses(net, batch, d.device, ctc_weight=ctc_weight, mask=masking)
+        loss = ce + ctc_weight * ctc
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if step < cfg.freeze_encoder_steps:  # heads first, so random heads do not wreck the encoder
