@@ -20,6 +20,9 @@ from ivr.errors import ConfigError
 TEXT_READERS = ("ngram", "bigru")  # ivr.model.phoneme_intent.READERS, without importing torch
 ATTENTION_KINDS = ("full", "block_causal")  # ivr.model.dims.ATTENTION_KINDS, without importing torch
 REJECTION_RULES = ("max_probability", "oos_probability")  # training.calibrate's out-of-scope rules
+# How stage 2b spells its text: en-us for every sentence, or each in a training voice's own accent
+# (training.pronunciation), to match a corpus transcribed as its voices speak.
+TEXT_PRONUNCIATIONS = ("reference", "spoken")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class TrainConfig:
     off_topic_bank: bool = False  # out_of_scope phrasings of training/off_topic_bank.py too
     oos_text_per_label: int | None = None  # out_of_scope's unsynthesized phrasings; None = text_per_label
     text_reader: str = "bigru"  # the text head's reader: "bigru" or "ngram" (bag of phoneme n-grams)
+    text_pronunciation: str = "reference"  # one of TEXT_PRONUNCIATIONS
     decode_draws: int = 2  # channel draws per training clip decoded by the stage-2 model
     decode_fraction: float = 0.5  # share of each text-head batch taken from real decodes
     corruption_scale: float = 1.0  # how much more often the corrupted text errs than the training decodes did
@@ -134,6 +138,10 @@ class TrainConfig:
             )
         if self.lm_folds < 0 or self.lm_folds == 1 or (self.lm_folds and not self.lm_order):
             problems.append(f"lm_folds must be 0, or >= 2 with an LM (lm_order > 0), got {self.lm_folds}")
+        if self.text_pronunciation not in TEXT_PRONUNCIATIONS:
+            problems.append(
+                f"text_pronunciation must be one of {TEXT_PRONUNCIATIONS}, got {self.text_pronunciation!r}"
+            )
         if self.rejection not in REJECTION_RULES:
             problems.append(f"rejection must be one of {REJECTION_RULES}, got {self.rejection!r}")
         if self.labels_per_intent is not None and self.labels_per_intent < 1:

@@ -11,6 +11,8 @@
 #   SEED=7 RUNS=runs/seed7 MODEL=runs/seed7/model.safetensors training/make_model.sh   # another seed
 #   HELDOUT_VOICES=espeak:en-gb-scotland,flite:rms DATA=data/corpus-x RUNS=runs/x MODEL=runs/x/model.safetensors \
 #       training/make_model.sh   # other voices held out (training.corpus --heldout-voices)
+#   TRANSCRIPTION=spoken RUNS=runs/spoken MODEL=runs/spoken/model.safetensors training/make_model.sh
+#       # CTC targets as each voice speaks (training.pronunciation), the text head's text in their accents
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,16 +58,29 @@ if [[ ! -f "$DATA/manifest.jsonl" ]]; then
     "$PY" -m training.corpus --out "$DATA" "${CORPUS_ARGS[@]}"
 fi
 
+# TRANSCRIPTION=spoken: the stages read a copy of the manifest whose phonemes are what each voice says (its
+# accent, flite's lexicon) instead of en-us for everyone, and stage 2b spells its text in the training voices'
+# accents to match (docs/training.md, "What each voice says").
+MANIFEST="$DATA/manifest.jsonl"
+if [[ "${TRANSCRIPTION:-reference}" == "spoken" ]]; then
+    step "spoken phonemes -> $DATA/manifest-spoken.jsonl"
+    if [[ ! "$DATA/manifest-spoken.jsonl" -nt "$MANIFEST" ]]; then
+        "$PY" -m training.pronunciation --manifest "$MANIFEST" --out "$DATA/manifest-spoken.jsonl"
+    fi
+    MANIFEST="$DATA/manifest-spoken.jsonl"
+    TEXT_ARGS+=(--text_pronunciation=spoken)
+fi
+
 step "stage 1: self-supervised pre-training -> $RUNS/pretrain/encoder.safetensors"
 if [[ ! -f "$RUNS/pretrain/encoder.safetensors" ]]; then
     "$PY" -m training.pretrain --config training/configs/pretrain.yaml \
-        --manifest="$DATA/manifest.jsonl" --out_dir="$RUNS/pretrain" "${PRETRAIN_ARGS[@]}"
+        --manifest="$MANIFEST" --out_dir="$RUNS/pretrain" "${PRETRAIN_ARGS[@]}"
 fi
 
 step "stage 2: intent + phoneme CTC fine-tuning -> $RUNS/finetune/model.safetensors"
 if [[ ! -f "$RUNS/finetune/model.safetensors" ]]; then
     "$PY" -m training.finetune --config training/configs/finetune.yaml \
-        --manifest="$DATA/manifest.jsonl" --out_dir="$RUNS/finetune" \
+        --manifest="$MANIFEST" --out_dir="$RUNS/finetune" \
         --init="$RUNS/pretrain/encoder.safetensors" "${FINETUNE_ARGS[@]}"
 fi
 
@@ -77,7 +92,7 @@ if [[ "${TEXT_HEAD:-1}" == "1" ]]; then
     if [[ ! -f "$RUNS/text_intent/model.safetensors" ]]; then
         "$PY" -m training.text_intent --config training/configs/text_intent.yaml \
             --model "$RUNS/finetune/model.safetensors" --out "$RUNS/text_intent" \
-            --manifest="$DATA/manifest.jsonl" "${TEXT_ARGS[@]}"
+            --manifest="$MANIFEST" "${TEXT_ARGS[@]}"
     fi
     FINAL="$RUNS/text_intent/model.safetensors"
 fi
@@ -85,7 +100,7 @@ fi
 step "evaluation on held-out voices and phrases -> $RUNS/eval/report.md"
 if [[ ! "$RUNS/eval/report.json" -nt "$FINAL" ]]; then  # a report older than the model is stale
     "$PY" -m training.evaluate --model "$FINAL" \
-        --manifest "$DATA/manifest.jsonl" --splits test_voice,test_phrase,test_both --out "$RUNS/eval"
+        --manifest "$MANIFEST" --splits test_voice,test_phrase,test_both --out "$RUNS/eval"
 fi
 
 step "install -> $MODEL"

@@ -55,6 +55,7 @@ from training.data import DEFAULT_CHANNEL, ClipBank, balanced_subset, make_batch
 from training.finetune import EVAL_STEP, MAX_FALSE_REJECTION, MODEL_FILE
 from training.manifest import Utterance, read_manifest
 from training.phrases import TEMPLATES, Phrase, Wording, decorate, expand, template_families, templates_of
+from training.pronunciation import spoken_voices, word_lexicons
 from training.state import setup
 from training.synth import PHONEMES, phoneme_ids, phonemize, phonemize_all
 from training.text_bank import expand_text, off_topic_pool, text_bank_pool
@@ -114,6 +115,20 @@ def word_lexicon(sentences: Sequence[str], *, workers: int = 1) -> dict[str, str
 def phonemize_words(sentence: str, lexicon: dict[str, str]) -> str:
     """A sentence's phonemes as its words' joined by the word boundary (no cross-word effects)."""
     return " ".join(p for p in (lexicon[w] for w in sentence.split()) if p)
+
+
+def accented_spelling(
+    phrasings: Sequence[Phrase], voices: Sequence[str], seed: int, cache: Path, workers: int
+) -> list[str]:
+    """Each phrasing's phonemes in the accent of a training voice drawn for it (every voice equally likely),
+    for a stage 2 whose CTC targets are what each voice says (``training.pronunciation``)."""
+    if not voices:
+        raise ConfigError("text_pronunciation: spoken needs training clips of espeak-ng or flite voices")
+    lexicons = word_lexicons(
+        (w for p in phrasings for w in p.text.split()), voices, workers=workers, cache=cache
+    )
+    rng = random.Random(seed)
+    return [phonemize_words(p.text, lexicons[rng.choice(voices)]) for p in phrasings]
 
 
 def spelled(phonemes: str) -> Seq:
@@ -396,11 +411,21 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     ]
     lexicon = word_lexicon([p.text for p in phrasings] + check, workers=max(1, cfg.threads))
     report["phonemization"] = word_vs_sentence(check[:50], lexicon)
-    text = [(spelled(phonemize_words(p.text, lexicon)), label_index[p.label]) for p in phrasings]
-
-    # -- the acoustic model's errors, measured on train decodes; its phoneme error rate on dev ----
     manifest = Path(cfg.manifest)
     utts = [u for u in read_manifest(manifest) if u.label in label_index]
+    if cfg.text_pronunciation == "spoken":
+        voices = spoken_voices(u for u in utts if u.split in cfg.train_splits)
+        spelling = accented_spelling(
+            phrasings, voices, cfg.seed, out / "spoken-words.json", max(1, cfg.threads)
+        )
+        report["phonemization"]["voices"] = voices
+    else:
+        spelling = [phonemize_words(p.text, lexicon) for p in phrasings]
+    text = [
+        (spelled(phonemes), label_index[p.label]) for p, phonemes in zip(phrasings, spelling, strict=True)
+    ]
+
+    # -- the acoustic model's errors, measured on train decodes; its phoneme error rate on dev ----
     cache = manifest.parent / "cache"
     train_bank = balanced_subset(
         ClipBank.load([u for u in utts if u.split in cfg.train_splits], cache),

@@ -65,6 +65,12 @@ def test_the_text_readers_a_config_accepts_are_the_ones_the_head_has():
         TrainConfig(text_reader="lstm")
 
 
+def test_text_pronunciation_is_checked():
+    assert TrainConfig(text_pronunciation="spoken").text_pronunciation == "spoken"
+    with pytest.raises(ConfigError, match="text_pronunciation"):
+        TrainConfig(text_pronunciation="ipa")
+
+
 def test_lm_settings_parse_as_numbers_and_are_checked(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("lm_order: 5\nlm_weights: [0.2, 1]\n")

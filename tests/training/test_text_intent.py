@@ -23,7 +23,7 @@ from training import text_bank, text_intent
 from training.alignment import align, edit_distance
 from training.config import TrainConfig
 from training.corpus import CorpusSpec, plan
-from training.manifest import Utterance
+from training.manifest import Utterance, read_manifest
 from training.phrases import Wording, expand, heldout_templates
 from training.synth import PHONEMES
 from training.text_bank import expand_text
@@ -160,14 +160,18 @@ def test_off_topic_phrasings_join_out_of_scope_only_by_template_and_never_unhear
 
 
 # Training decodes greedy, or beam-searched by a jackknife LM and joined by decodes of clips no stage trained
-# on (here the dev clips stand in for the corpus's text_bank split).
-@pytest.mark.parametrize(("lm_folds", "decode_splits"), [(0, ()), (2, ("dev",))])
+# on (here the dev clips stand in for the corpus's text_bank split); the text in en-us or in the training
+# voices' accents.
+@pytest.mark.parametrize(
+    ("lm_folds", "decode_splits", "pronunciation"), [(0, (), "reference"), (2, ("dev",), "spoken")]
+)
 def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
     tiny_corpus: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     lm_folds: int,
     decode_splits: tuple[str, ...],
+    pronunciation: str,
 ):  # and tries an LM beam search on dev, shipping the LM only if the fused model reads its decodes better
     # A random stage-2 model decodes noise (insertions everywhere): corrupt text as a trained one would.
     mild = ConfusionModel(
@@ -187,7 +191,7 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
         max_steps=60, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=30, text_per_label=40,
         decode_draws=2, decode_fraction=0.25, eval_splits=("dev",), lm_order=3, lm_weights=(0.5,),
         lm_length_bonuses=(0.0, 1.0), lm_folds=lm_folds, decode_splits=decode_splits,
-        rejection="oos_probability" if decode_splits else "max_probability",
+        rejection="oos_probability" if decode_splits else "max_probability", text_pronunciation=pronunciation,
     )  # fmt: skip
     path = text_intent.train(cfg, stage2)
     rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
@@ -213,6 +217,8 @@ def test_the_stage_trains_a_head_that_lowers_the_loss_and_exports_a_fused_model(
         "fused_with_threshold",
     }
     assert 0 <= report["phonemization"]["mismatch_rate"] <= 1
+    voices = {u.voice for u in read_manifest(tiny_corpus) if u.split == "train"}
+    assert report["phonemization"].get("voices", []) == (sorted(voices) if pronunciation == "spoken" else [])
     decoder = report["decoder"]
     assert decoder["lm"]["order"] == 3 and len(decoder["lm"]["entries"]) == 3
     assert {"weight=0.5 bonus=0.0", "weight=0.5 bonus=1.0"} <= set(decoder)
