@@ -3,13 +3,15 @@
 """What each synthetic voice actually says, as phonemes of the CTC inventory.
 
 The corpus transcribes every sentence once, in espeak-ng's en-us (``training.synth.phonemize``), whoever
-speaks it. But five of the seven espeak-ng training voices have other accents, and flite reads with its own
-lexicon (CMU's): against the en-us reference, what en-gb says differs in 11 % of its phonemes, en-029 in
-14 %, en-gb-x-gbclan in 17 %, en-gb-x-gbcwmd in 27 %, flite in about 7 % (``python -m training.pronunciation
---compare``). So the CTC task was teaching the encoder to hear an en-us ``ɹ`` in a non-rhotic "morning".
-``spoken_phonemes`` transcribes a sentence as its voice speaks it: espeak-ng's own IPA for that voice
-(a variant changes the voice, not the phonemes), flite's phones from its lexicon (``t2p``, word by word so
-word boundaries survive) mapped onto the same inventory. Engines with no phoneme output keep the reference.
+speaks it. But six of the seven espeak-ng training voices have other accents, and flite reads with its own
+lexicon (CMU's): against what each voice says, the en-us target differs in 7.6-22.5 % of the phonemes for
+those six (en-gb 8.8 %, en-gb-x-gbcwmd 22.5 %) and in 4.5 % for flite's voices (``python -m
+training.pronunciation --compare 60``). ``spoken_phonemes_all`` transcribes a sentence as its voice speaks it:
+espeak-ng's own IPA for that voice (a variant changes the voice, not the phonemes), flite's phones from its
+lexicon (``t2p``, word by word so word boundaries survive) mapped onto the same inventory. Engines with no
+phoneme output keep the reference. Trained on such targets, stage 2 read them worse than it reads en-us, and
+fused accuracy stayed within seed noise (docs/training.md, Data, "What each voice says"), so the recipe keeps
+en-us targets; this module stays for the measurement and for ``TRANSCRIPTION=spoken``.
 
     python -m training.pronunciation --manifest data/corpus/manifest.jsonl --out data/corpus/manifest-spoken.jsonl
 """
