@@ -19,7 +19,6 @@ en-us targets; this module stays for the measurement and for ``TRANSCRIPTION=spo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import subprocess
@@ -30,7 +29,16 @@ from pathlib import Path
 
 from training.alignment import error_rate
 from training.manifest import Utterance, read_manifest, write_manifest
-from training.synth import SynthError, espeak_version, normalize_ipa, phoneme_ids, phonemize
+from training.synth import (
+    SynthError,
+    espeak_ipa,
+    espeak_version,
+    normalize_ipa,
+    phoneme_ids,
+    phonemize,
+    read_stamped,
+    write_stamped,
+)
 
 # CMU (ARPAbet) phones as the inventory spells espeak-ng's en-us: stressed "er" is espeak-ng's ɜ, the
 # unstressed one ɚ; stressed "ah" is ʌ, the unstressed one (ah0, ax) ə.
@@ -58,25 +66,16 @@ def arpabet_to_inventory(phones: Iterable[str]) -> str:
 
 
 def flite_word(word: str) -> str:
-    """One word as flite's lexicon (and letter-to-sound rules) say it."""
+    """One word as flite's lexicon (and letter-to-sound rules) say it: CMU phones as ``t2p`` prints them."""
     proc = subprocess.run(["t2p", word], capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
         raise SynthError(f"t2p failed on {word!r}: {proc.stderr.decode()[-200:]}")
-    return arpabet_to_inventory(proc.stdout.decode().split())
-
-
-def espeak_voice_ipa(voice: str, text: str) -> str:
-    """espeak-ng's IPA for ``text`` in ``voice``'s own accent, reduced to the inventory."""
-    proc = subprocess.run(
-        ["espeak-ng", "-q", "--ipa", "-v", voice, text], capture_output=True, timeout=60, check=False
-    )
-    if proc.returncode != 0:
-        raise SynthError(f"espeak-ng --ipa -v {voice} failed on {text!r}: {proc.stderr.decode()[-200:]}")
-    return normalize_ipa(proc.stdout.decode())
+    return proc.stdout.decode()
 
 
 def _espeak_item(item: tuple[str, str]) -> str:
-    return espeak_voice_ipa(*item)
+    voice, text = item
+    return espeak_ipa(text, voice)
 
 
 def spoken_phonemes_all(
@@ -84,32 +83,27 @@ def spoken_phonemes_all(
 ) -> dict[tuple[str, str], str]:
     """``{(voice key, text): phonemes as that voice says them}``; keys of other engines are left out.
 
-    ``cache`` keeps espeak-ng's sentences and flite's words, stamped with espeak-ng's version.
+    ``cache`` keeps what the engines print (espeak-ng's sentences, flite's words), stamped with espeak-ng's
+    version; the reduction to the inventory runs on every read, as ``training.synth.phonemize_all``'s does.
     """
     wanted = sorted({(v, t) for v, t in pairs if v.split(":", 1)[0] in SPOKEN_ENGINES})
-    stamp = {"espeak": espeak_version()}
-    known: dict[str, str] = {}
-    if cache is not None and cache.exists():
-        stored = json.loads(cache.read_text())
-        if stored.get("stamp") == stamp:
-            known = stored["phonemes"]
+    stamp = {"espeak": espeak_version(), "stored": "engine output"}
+    known = read_stamped(cache, stamp, "phonemes")
     sentences = {(v.split(":", 1)[1], t) for v, t in wanted if v.startswith("espeak:")}
     espeak_missing = sorted((name, t) for name, t in sentences if f"{name}|{t}" not in known)
     words = {w for v, t in wanted if v.startswith("flite:") for w in t.split()}
     flite_missing = sorted(w for w in words if f"flite|{w}" not in known)
     if espeak_missing or flite_missing:
         _transcribe(espeak_missing, flite_missing, known, workers)
-        if cache is not None:
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps({"stamp": stamp, "phonemes": known}, ensure_ascii=False))
-            partial.replace(cache)
+        write_stamped(cache, stamp, "phonemes", known)
     out = {}
     for voice, text in wanted:
         engine, name = voice.split(":", 1)
         if engine == "espeak":
-            out[voice, text] = known[f"{name}|{text}"]
+            out[voice, text] = normalize_ipa(known[f"{name}|{text}"])
         else:
-            out[voice, text] = " ".join(p for p in (known[f"flite|{w}"] for w in text.split()) if p)
+            words_said = (arpabet_to_inventory(known[f"flite|{w}"].split()) for w in text.split())
+            out[voice, text] = " ".join(p for p in words_said if p)
     return out
 
 

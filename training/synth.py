@@ -198,16 +198,16 @@ def phonemize(text: str) -> str:
     return normalize_ipa(espeak_ipa(text))
 
 
-def espeak_ipa(text: str) -> str:
-    """espeak-ng's IPA for ``text`` with the reference voice, as it prints it."""
+def espeak_ipa(text: str, voice: str = PHONEME_REFERENCE_VOICE) -> str:
+    """espeak-ng's IPA for ``text`` in ``voice`` (the reference voice unless told), as it prints it."""
     proc = subprocess.run(
-        ["espeak-ng", "-q", "--ipa", "-v", PHONEME_REFERENCE_VOICE, text],
+        ["espeak-ng", "-q", "--ipa", "-v", voice, text],
         capture_output=True,
         timeout=60,
         check=False,
     )
     if proc.returncode != 0:
-        raise SynthError(f"espeak-ng --ipa failed on {text!r}: {proc.stderr.decode()[-200:]}")
+        raise SynthError(f"espeak-ng --ipa -v {voice} failed on {text!r}: {proc.stderr.decode()[-200:]}")
     return proc.stdout.decode()
 
 
@@ -258,21 +258,31 @@ def phonemize_all(
     if not unique:
         return {}
     stamp = {"espeak": espeak_version(), "voice": PHONEME_REFERENCE_VOICE}
-    known: dict[str, str] = {}
-    if cache is not None and cache.exists():
-        stored = json.loads(cache.read_text())
-        if stored.get("stamp") == stamp:
-            known = stored["ipa"]
+    known = read_stamped(cache, stamp, "ipa")
     missing = [t for t in unique if t not in known]
     if missing:
         with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
             known.update(zip(missing, pool.map(espeak_ipa, missing, chunksize=32), strict=True))
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps({"stamp": stamp, "ipa": known}, ensure_ascii=False))
-            partial.replace(cache)
+        write_stamped(cache, stamp, "ipa", known)
     return {t: normalize_ipa(known[t]) for t in unique}
+
+
+def read_stamped(cache: Path | None, stamp: dict[str, str], field: str) -> dict[str, str]:
+    """The ``field`` table of a JSON cache written under the same ``stamp``; empty when absent or stale."""
+    if cache is None or not cache.exists():
+        return {}
+    stored = json.loads(cache.read_text())
+    return dict(stored[field]) if stored.get("stamp") == stamp else {}
+
+
+def write_stamped(cache: Path | None, stamp: dict[str, str], field: str, table: dict[str, str]) -> None:
+    """Write ``table`` under ``stamp`` atomically (a temp file renamed), so an interrupted run leaves no half."""
+    if cache is None:
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"stamp": stamp, field: table}, ensure_ascii=False))
+    partial.replace(cache)
 
 
 def espeak_version() -> str:

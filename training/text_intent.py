@@ -409,11 +409,14 @@ def train(cfg: TrainConfig, model_path: Path) -> Path:
     check = [p.text for p in text_phrasings(text_labels[0], 1, seed=cfg.seed)] + [
         p.text for label in text_labels for p in text_phrasings(label, 3, seed=cfg.seed + 1)
     ]
-    lexicon = word_lexicon([p.text for p in phrasings] + check, workers=max(1, cfg.threads))
+    spoken = cfg.text_pronunciation == "spoken"  # then the en-us lexicon serves the check alone
+    lexicon = word_lexicon(
+        check + ([] if spoken else [p.text for p in phrasings]), workers=max(1, cfg.threads)
+    )
     report["phonemization"] = word_vs_sentence(check[:50], lexicon)
     manifest = Path(cfg.manifest)
     utts = [u for u in read_manifest(manifest) if u.label in label_index]
-    if cfg.text_pronunciation == "spoken":
+    if spoken:
         voices = spoken_voices(u for u in utts if u.split in cfg.train_splits)
         spelling = accented_spelling(
             phrasings, voices, cfg.seed, out / "spoken-words.json", max(1, cfg.threads)
