@@ -9,6 +9,12 @@ change to the model's code can be judged by what it saves per step, not by a who
     python bench/bench_train_step.py --threads 2 --profile
     python bench/bench_train_step.py --threads 2 --compile   # torch.compile the feature encoder
     python bench/bench_train_step.py --threads 2 --precision bf16   # under bf16 autocast, as stage 2 with AVX-512 BF16
+    python bench/bench_train_step.py --threads 2 --precision bf16 --lengths varied   # a new width every step
+    python bench/bench_train_step.py --threads 2 --precision bf16 --lengths grid     # ... on stage 2's padding grid
+
+Length-bucketed batches give nearly every step a batch width of its own, and a new width costs the step the
+creation of new oneDNN primitives; ``--lengths fixed`` (the default) never pays that, ``varied`` pays it every
+step, ``grid`` rounds each width up to ``training.data.PAD_MULTIPLE`` as ``make_batch`` does.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from __future__ import annotations
 import argparse
 import functools
 import platform
+import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +38,11 @@ from ivr.model import tiny_8k
 from ivr.model.checkpoint import load_checkpoint
 from ivr.model.model import IntentModel, build_model
 
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repository root: training/ is not installed
+from training.data import PAD_MULTIPLE
+
 TARGET_PER_SECOND = 12  # phonemes per second of speech, about what the corpus's sentences carry
 
 
@@ -37,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_interop_threads(1)
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"batch {args.batch} x {args.seconds:g} s, {args.precision}, "
+        f"batch {args.batch} x {args.seconds:g} s ({args.lengths}), {args.precision}, "
         f"{args.repeats} timed steps after {args.warmup} warm-up"
     )
     print("| threads | seconds per step (median) | min | max |")
@@ -61,10 +75,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"# a step at a new length, {clip_seconds:g} s: {time.perf_counter() - start:.1f} s",
                     flush=True,
                 )
+        if (
+            args.lengths == "grid"
+        ):  # the grid's few widths are made once, as a run makes them in its first steps
+            for clip_seconds in grid_lengths(args.seconds):
+                step(clip_seconds)
+        draw = random.Random(0)
         times = []
         for _ in range(args.repeats):
+            clip_seconds = step_length(args.lengths, args.seconds, draw)
             start = time.perf_counter()
-            step()
+            step(clip_seconds)
             times.append(time.perf_counter() - start)
         print(
             f"| {threads} | {statistics.median(times):.3f} | {min(times):.3f} | {max(times):.3f} |",
@@ -86,6 +107,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--lengths",
+        choices=("fixed", "varied", "grid"),
+        default="fixed",
+        help="batch width per step: always --seconds; a new one within +-0.5 s; that one on the padding grid",
+    )
     parser.add_argument("--profile", action="store_true", help="print the per-operator table of one step")
     parser.add_argument("--profile-rows", type=int, default=20)
     parser.add_argument(
@@ -98,6 +125,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="bf16: the forward under bf16 autocast, as stage 2 runs where the CPU has AVX-512 BF16",
     )
     return parser.parse_args(argv)
+
+
+SPREAD_SECONDS = 0.5  # varied widths lie within --seconds +- this
+
+
+def step_length(kind: str, seconds: float, draw: random.Random) -> float:
+    """The clip length of one timed step: ``seconds``, or a width no step had before, or that width rounded up
+    to the padding grid."""
+    if kind == "fixed":
+        return seconds
+    samples = int(draw.uniform(seconds - SPREAD_SECONDS, seconds + SPREAD_SECONDS) * 8000)
+    if kind == "grid":
+        samples = -(-samples // PAD_MULTIPLE) * PAD_MULTIPLE
+    return samples / 8000
+
+
+def grid_lengths(seconds: float) -> list[float]:
+    """Every width of the padding grid that a "grid" step can have."""
+    low = int((seconds - SPREAD_SECONDS) * 8000) // PAD_MULTIPLE * PAD_MULTIPLE
+    high = int((seconds + SPREAD_SECONDS) * 8000) + PAD_MULTIPLE
+    return [n / 8000 for n in range(low + PAD_MULTIPLE, high, PAD_MULTIPLE)]
 
 
 def shipped_head_sizes() -> tuple[int, int]:

@@ -28,6 +28,10 @@ from training.synth import phoneme_ids
 SAMPLE_RATE_HZ = 8000
 DEFAULT_CHANNEL = ChannelConfig()
 SPREAD_CHANNEL = ChannelConfig(line_filters=LineFilterSpread())  # phone lines whose band filters differ
+# Batches are padded to a multiple of 200 ms. Every new batch width is a new shape for oneDNN's convolution and
+# matmul primitives, and creating them cost a stage-2 step about a fifth of its time on the 2-core VM; with
+# widths on this grid the few shapes repeat and their primitives are reused (docs/benchmarks.md, "Training step").
+PAD_MULTIPLE = 1600
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,8 @@ def make_batch(
     channel: ChannelConfig | None = DEFAULT_CHANNEL,
     max_samples: int = 8000 * 6,
 ) -> Batch:
-    """Clips ``indices`` through the channel (``None``: clean), cropped to ``max_samples``, padded."""
+    """Clips ``indices`` through the channel (``None``: clean), cropped to ``max_samples``, padded to a multiple
+    of ``PAD_MULTIPLE`` samples (``lengths`` keep each clip's own)."""
     babble = [bank.clips[int(i)] for i in rng.integers(len(bank), size=8)] if channel else []
     waves, cropped = [], []
     for i in indices:
@@ -116,7 +121,7 @@ def make_batch(
             wave = wave[start : start + max_samples]
         waves.append(wave)
     lengths = torch.tensor([len(w) for w in waves], dtype=torch.int64)
-    wave_t = torch.zeros(len(waves), int(lengths.max()))
+    wave_t = torch.zeros(len(waves), -(-int(lengths.max()) // PAD_MULTIPLE) * PAD_MULTIPLE)
     for row, w in enumerate(waves):
         wave_t[row, : len(w)] = torch.from_numpy(np.ascontiguousarray(w))
     utts = [bank.utterances[i] for i in indices]

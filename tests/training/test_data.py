@@ -8,7 +8,14 @@ import numpy as np
 import torch
 
 from ivr.audio.wav import write_wav
-from training.data import ClipBank, balanced_subset, length_bucketed_indices, make_batch, step_rng
+from training.data import (
+    PAD_MULTIPLE,
+    ClipBank,
+    balanced_subset,
+    length_bucketed_indices,
+    make_batch,
+    step_rng,
+)
 from training.manifest import Utterance
 
 
@@ -78,3 +85,11 @@ def test_length_bucketed_batches_cover_each_epoch_once_with_little_padding():
     assert (
         len(length_bucketed_indices(lengths[:5], 12, seed=1, step=0)) == 5
     )  # a tiny bank: as sample_indices
+
+
+def test_batch_width_is_on_the_padding_grid_and_lengths_stay_exact(tmp_path):
+    bank = bank_of(tmp_path, [0.5, 0.61])
+    b = make_batch(bank, [0, 1], step_rng(0, 0), label_index={"a": 0, "b": 1}, channel=None)
+    assert b.lengths.tolist() == [4000, 4880]
+    assert b.wave.shape[1] == 4 * PAD_MULTIPLE  # 4880 samples round up to 6400
+    assert torch.all(b.wave[0, 4000:] == 0) and torch.all(b.wave[1, 4880:] == 0)
