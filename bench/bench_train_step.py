@@ -38,9 +38,8 @@ from ivr.model import tiny_8k
 from ivr.model.checkpoint import load_checkpoint
 from ivr.model.model import IntentModel, build_model
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # the repository root: training/ is not installed
+# The repository root: training/ is not an installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training.data import PAD_MULTIPLE
 
 TARGET_PER_SECOND = 12  # phonemes per second of speech, about what the corpus's sentences carry
@@ -75,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"# a step at a new length, {clip_seconds:g} s: {time.perf_counter() - start:.1f} s",
                     flush=True,
                 )
-        if (
-            args.lengths == "grid"
-        ):  # the grid's few widths are made once, as a run makes them in its first steps
+        if args.lengths == "grid":
+            # The grid's few widths are made once, as a run makes them in its first steps.
             for clip_seconds in grid_lengths(args.seconds):
                 step(clip_seconds)
         draw = random.Random(0)
