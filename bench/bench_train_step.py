@@ -40,7 +40,7 @@ from ivr.model.model import IntentModel, build_model
 
 # The repository root: training/ is not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training.data import PAD_MULTIPLE
+from training.data import PAD_MULTIPLE, padded_width
 
 TARGET_PER_SECOND = 12  # phonemes per second of speech, about what the corpus's sentences carry
 
@@ -135,7 +135,7 @@ def step_length(kind: str, seconds: float, draw: random.Random) -> float:
         return seconds
     samples = int(draw.uniform(seconds - SPREAD_SECONDS, seconds + SPREAD_SECONDS) * 8000)
     if kind == "grid":
-        samples = -(-samples // PAD_MULTIPLE) * PAD_MULTIPLE
+        samples = padded_width(samples)
     return samples / 8000
 
 

@@ -99,6 +99,11 @@ def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, step, rank])
 
 
+def padded_width(samples: int) -> int:
+    """The batch width that holds ``samples``: the next multiple of ``PAD_MULTIPLE``."""
+    return -(-samples // PAD_MULTIPLE) * PAD_MULTIPLE
+
+
 def make_batch(
     bank: ClipBank,
     indices: list[int],
@@ -121,7 +126,7 @@ def make_batch(
             wave = wave[start : start + max_samples]
         waves.append(wave)
     lengths = torch.tensor([len(w) for w in waves], dtype=torch.int64)
-    wave_t = torch.zeros(len(waves), -(-int(lengths.max()) // PAD_MULTIPLE) * PAD_MULTIPLE)
+    wave_t = torch.zeros(len(waves), padded_width(int(lengths.max())))
     for row, w in enumerate(waves):
         wave_t[row, : len(w)] = torch.from_numpy(np.ascontiguousarray(w))
     utts = [bank.utterances[i] for i in indices]
