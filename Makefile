@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check ivr tests training bench
 	$(BIN)/mypy
 
-model: $(STAMP)  ## train the shipped model end to end (2 CPU cores: 1 h 50 min to ~4 h by CPU, ~5 h without AVX-512; resumable)
+model: $(STAMP)  ## train the shipped model end to end (2 CPU cores: 2 h to 2 h 40 min with AVX-512 BF16 on AMD EPYC, ~5-6.5 h elsewhere; resumable)
 	bash training/make_model.sh
 
 model-smoke: $(STAMP)  ## the same recipe on ~100 clips and a few steps (~2 minutes)

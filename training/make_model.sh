@@ -2,9 +2,10 @@
 # The whole recipe, end to end: corpus -> stage 1 -> stage 2 -> stage 2b -> evaluation -> models/.
 #
 # Resumable: each stage is skipped when its output exists, and an interrupted training stage
-# continues from its last checkpoint (runs/*/state.pt). On 2 CPU cores: 1 h 50 min on an AMD EPYC VM with
-# AVX-512 BF16 (stage 2 in bf16), about 4 hours on an Intel Xeon VM with the same flags (stage 2 in float32,
-# faster there), about 5 hours without AVX-512 (docs/training.md, "Time budget").
+# continues from its last checkpoint (runs/*/state.pt). On 2 CPU cores: 2 h 40 min on an AMD EPYC VM with
+# AVX-512 BF16 (stage 2's 13,000 steps in bf16; 1 h 50 min for the 10,000 of 2026-12-02 on a faster instance);
+# for 10,000 steps about 4 hours on an Intel Xeon VM with the same flags (stage 2 in float32, faster there) and
+# about 5 hours without AVX-512, a third more for stage 2 now (docs/training.md, "Time budget").
 #
 #   training/make_model.sh            # the shipped model (make model)
 #   training/make_model.sh --smoke    # a minute-long dry run into data/smoke and runs/smoke
